@@ -1,0 +1,104 @@
+"""Flags shared by every experiment, and the entry point that runs one.
+
+Only `experiments/` and the command-line modules import this file: the core
+(models, losses, steps, train) takes a `Config` and never reads flags. Each
+experiment overrides these defaults with its document's values via
+`set_defaults`.
+"""
+
+import logging as std_logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from absl import app, flags, logging
+
+from gan_jax.errors import UserError
+
+WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Run directory (checkpoints, metrics, samples); rerunning resumes it."
+)
+SEED = flags.DEFINE_integer("seed", 0, "Seed of initialisation, latents, dropout and data order.")
+NUM_EPOCHS = flags.DEFINE_integer("num_epochs", 1, "Training epochs.")
+BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Examples per training step.")
+CHECKPOINT_EVERY_STEPS = flags.DEFINE_integer(
+    "checkpoint_every_steps", 1000, "Save a checkpoint every this many steps (and at the end)."
+)
+KEEP_CHECKPOINTS = flags.DEFINE_integer("keep_checkpoints", 3, "How many checkpoints to keep.")
+STEPS_PER_DISPATCH = flags.DEFINE_integer(
+    "steps_per_dispatch", 1000, "Training steps per jitted call (metrics are read back per call)."
+)
+NUM_EXAMPLES = flags.DEFINE_integer(
+    "num_examples", None, "Train on the first N examples only (default: all)."
+)
+DATA_DIR = flags.DEFINE_string(
+    "data_dir", None, "TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)."
+)
+COMPUTE_DTYPE = flags.DEFINE_enum(
+    "compute_dtype",
+    "float32",
+    ["float32", "bfloat16"],
+    "Activation dtype; bfloat16 is mixed precision (float32 parameters and optimizer state).",
+)
+NUM_GRID_SAMPLES = flags.DEFINE_integer(
+    "num_grid_samples", 64, "Samples in each epoch's grid (from fixed latents)."
+)
+
+for _name in (
+    "num_epochs",
+    "batch_size",
+    "checkpoint_every_steps",
+    "keep_checkpoints",
+    "steps_per_dispatch",
+    "num_grid_samples",
+):
+    flags.register_validator(_name, lambda v: v > 0, message=f"--{_name} must be positive")
+flags.register_validator(
+    "num_examples", lambda v: v is None or v > 0, message="--num_examples must be positive"
+)
+
+
+def set_defaults(**defaults: Any) -> None:
+    """Overrides shared flags' defaults with an experiment's (its document's) values."""
+    for name, value in defaults.items():
+        flags.FLAGS.set_default(name, value)
+
+
+def positive(*names: str) -> None:
+    """Registers 'must be positive' validators for an experiment's own numeric flags."""
+    for name in names:
+        flags.register_validator(name, lambda v: v > 0, message=f"--{name} must be positive")
+
+
+def run(main: Callable[[Sequence[str]], None]) -> None:
+    """`app.run(main)`, turning the errors a user can cause into one line and exit code 1."""
+
+    def guarded(argv: Sequence[str]) -> None:
+        logging.get_absl_handler().addFilter(_OwnInfoOnly())
+        if len(argv) > 1:
+            raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+        try:
+            main(argv)
+        except (UserError, FloatingPointError) as error:
+            logging.flush()
+            sys.exit(f"error: {error}")
+        except KeyboardInterrupt:
+            sys.exit("interrupted (a checkpoint of the last completed steps was saved)")
+
+    app.run(guarded)
+
+
+class _OwnInfoOnly(std_logging.Filter):
+    """Keeps INFO lines of this project only; Orbax alone logs dozens per checkpoint."""
+
+    _ours = (
+        os.sep + "gan_jax" + os.sep,
+        os.sep + "experiments" + os.sep,
+        os.sep + "benchmarks" + os.sep,
+    )
+
+    def filter(self, record: std_logging.LogRecord) -> bool:
+        return record.levelno >= std_logging.WARNING or any(
+            p in record.pathname for p in self._ours
+        )

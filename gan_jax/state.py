@@ -1,0 +1,131 @@
+"""The GAN's static parts (networks, optimizers, config) and its training state pytree.
+
+`GAN` holds what never changes during a run and is closed over by the jitted
+steps; `GANState` holds every array that does: both networks' parameters,
+BatchNorm statistics and optimizer states, the step counter and the root PRNG key.
+Being one pytree of arrays, the state is what Orbax checkpoints, jit donates and
+sweeps vmap over.
+"""
+
+import dataclasses
+from typing import Any
+
+import flax.linen as nn
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+from gan_jax import models
+from gan_jax.config import Config
+from gan_jax.optim import create_optimizer
+
+
+class NetworkState(flax.struct.PyTreeNode):
+    """One network's variables and optimizer state."""
+
+    params: Any
+    batch_stats: Any  # {} for networks without BatchNorm
+    opt_state: optax.OptState
+
+
+class GANState(flax.struct.PyTreeNode):
+    """Everything that a training step changes."""
+
+    step: jax.Array  # int32 scalar: training steps taken
+    key: jax.Array  # typed PRNG key; every random draw of training derives from it
+    generator: NetworkState
+    discriminator: NetworkState
+
+
+@dataclasses.dataclass(frozen=True)
+class GAN:
+    """The static half of a GAN: modules, optimizers and the config they came from."""
+
+    config: Config
+    generator: nn.Module
+    discriminator: nn.Module
+    g_optimizer: optax.GradientTransformation
+    d_optimizer: optax.GradientTransformation
+
+
+def build_gan(config: Config) -> GAN:
+    """Builds the networks and optimizers that `config` describes."""
+    return GAN(
+        config=config,
+        generator=models.build(config.generator, config.compute_dtype),
+        discriminator=models.build(config.discriminator, config.compute_dtype),
+        g_optimizer=create_optimizer(config.g_optimizer),
+        d_optimizer=create_optimizer(config.d_optimizer),
+    )
+
+
+def sample_latents(key: jax.Array, num: int, config: Config) -> jax.Array:
+    """Draws generator inputs z of shape (num, latent_dim)."""
+    shape = (num, config.latent_dim)
+    if config.latent_distribution == "normal":
+        return jax.random.normal(key, shape)
+    if config.latent_distribution == "uniform":
+        return jax.random.uniform(key, shape, minval=-1.0, maxval=1.0)
+    raise ValueError(f"unknown latent distribution {config.latent_distribution!r}")
+
+
+def sample_labels(key: jax.Array, num: int, config: Config) -> jax.Array | None:
+    """Uniform random class labels for a conditional GAN, None for an unconditional one."""
+    if not config.num_classes:
+        return None
+    return jax.random.randint(key, (num,), 0, config.num_classes)
+
+
+def variables(params: Any, batch_stats: Any) -> dict[str, Any]:
+    """A Flax variables dict; networks without BatchNorm get no 'batch_stats' entry."""
+    return {"params": params, "batch_stats": batch_stats} if batch_stats else {"params": params}
+
+
+def _split_variables(variables: Any) -> tuple[Any, Any]:
+    return variables["params"], variables.get("batch_stats", {})
+
+
+def create_state(gan: GAN, seed: int) -> GANState:
+    """Initialises both networks and optimizers from `seed`.
+
+    The same seed gives bit-identical parameters. The root key stored in the state
+    is split off the seed's key, so it never reuses an initialisation key.
+    """
+    config = gan.config
+    g_init_key, d_init_key, latent_key, root_key = jax.random.split(jax.random.key(seed), 4)
+    z = sample_latents(latent_key, 1, config)
+    labels = jnp.zeros((1,), jnp.int32) if config.num_classes else None
+    g_variables = gan.generator.init(g_init_key, z, labels, train=False)
+    example = gan.generator.apply(g_variables, z, labels, train=False)
+    d_variables = gan.discriminator.init(d_init_key, example, labels, train=False)
+    g_params, g_stats = _split_variables(g_variables)
+    d_params, d_stats = _split_variables(d_variables)
+    return GANState(
+        step=jnp.zeros((), jnp.int32),
+        key=root_key,
+        generator=NetworkState(g_params, g_stats, gan.g_optimizer.init(g_params)),
+        discriminator=NetworkState(d_params, d_stats, gan.d_optimizer.init(d_params)),
+    )
+
+
+def example_shape(gan: GAN) -> tuple[int, ...]:
+    """The shape of one generated example, read off the generator without running it."""
+    config = gan.config
+    z = jax.ShapeDtypeStruct((1, config.latent_dim), jnp.float32)
+    labels = jax.ShapeDtypeStruct((1,), jnp.int32) if config.num_classes else None
+    variables = jax.eval_shape(
+        lambda z, y: gan.generator.init(jax.random.key(0), z, y, train=False), z, labels
+    )
+    out = jax.eval_shape(
+        lambda v, z, y: gan.generator.apply(v, z, y, train=False), variables, z, labels
+    )
+    return tuple(out.shape[1:])
+
+
+def generate(gan: GAN, state: GANState, z: jax.Array, labels: jax.Array | None = None) -> jax.Array:
+    """G's output for latents z in inference mode (BatchNorm running averages, no dropout)."""
+    g = state.generator
+    return gan.generator.apply(variables(g.params, g.batch_stats), z, labels, train=False).astype(
+        jnp.float32
+    )

@@ -1,0 +1,79 @@
+"""Pictures of a run: image grids, loss curves and 2-D scatter plots, written as PNG."""
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+# Figure objects render without pyplot's global state or a display backend.
+from matplotlib.figure import Figure
+from PIL import Image
+
+
+def image_grid(images: np.ndarray, num_cols: int, padding: int = 2) -> np.ndarray:
+    """Tiles (N, H, W, C) images with values in [0, 1] into one uint8 (H', W', C) image.
+
+    Rows are filled left to right; missing cells and the padding are white.
+    """
+    images = np.clip(np.asarray(images, np.float32), 0.0, 1.0)
+    n, h, w, c = images.shape
+    num_rows = -(-n // num_cols)
+    grid = np.ones(
+        (num_rows * (h + padding) + padding, num_cols * (w + padding) + padding, c), np.float32
+    )
+    for i, image in enumerate(images):
+        row, col = divmod(i, num_cols)
+        top, left = padding + row * (h + padding), padding + col * (w + padding)
+        grid[top : top + h, left : left + w] = image
+    return np.round(grid * 255).astype(np.uint8)
+
+
+def save_image(path: str, image: np.ndarray, scale: int = 1) -> None:
+    """Writes a uint8 (H, W, C) image as PNG, enlarged `scale` times (nearest neighbour)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if image.shape[-1] == 1:
+        image = image[..., 0]
+    if scale > 1:
+        image = image.repeat(scale, axis=0).repeat(scale, axis=1)
+    Image.fromarray(image).save(path)
+
+
+def save_image_grid(path: str, images: np.ndarray, num_cols: int) -> None:
+    """Writes images in [0, 1] as one PNG grid; small images are enlarged for viewing."""
+    grid = image_grid(images, num_cols)
+    save_image(path, grid, scale=max(1, 256 // max(images.shape[1], 1) // 2))
+
+
+def save_loss_plot(
+    path: str, records: Sequence[Mapping[str, Any]], keys: Sequence[str] = ("loss_d", "loss_g")
+) -> None:
+    """Plots per-epoch losses (records as in metrics.jsonl) against the epoch."""
+    epochs = [r["epoch"] for r in records]
+    fig = Figure(figsize=(6, 4), dpi=100)
+    ax = fig.subplots()
+    for key in keys:
+        ax.plot(
+            epochs, [r[key] for r in records], marker="." if len(records) < 50 else None, label=key
+        )
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path)
+
+
+def save_scatter(path: str, real: np.ndarray, generated: np.ndarray, title: str = "") -> None:
+    """Plots 2-D real and generated points, as D2L's 20.1 figure does."""
+    fig = Figure(figsize=(5, 5), dpi=100)
+    ax = fig.subplots()
+    ax.scatter(real[:, 0], real[:, 1], s=8, label="real")
+    ax.scatter(generated[:, 0], generated[:, 1], s=8, label="generated")
+    ax.legend()
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path)

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Launches gan_jax experiments.
+#
+#   ./launch.sh run EXPERIMENT [FLAGS...]          one run, e.g. ./launch.sh run gaussian_2d --seed=3
+#   ./launch.sh seeds EXPERIMENT "0 1 2" [FLAGS...] one run per seed, workdir runs/EXPERIMENT/seed_N
+#   ./launch.sh slurm EXPERIMENT [FLAGS...]        the same run under `srun` (one task per node)
+#
+# EXPERIMENT is a file name under experiments/ without .py. Every run resumes from
+# its workdir's latest checkpoint, so rerunning a command continues where it stopped.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 2 ] || usage
+mode=$1 experiment=$2
+shift 2
+script="experiments/${experiment}.py"
+[ -f "$script" ] || { echo "error: no experiment '$experiment' (have: $(ls experiments | sed -n 's/\.py$//p' | tr '\n' ' '))" >&2; exit 2; }
+python=${PYTHON:-python3}
+
+case "$mode" in
+  run)
+    exec "$python" "$script" "$@" ;;
+  seeds)
+    [ $# -ge 1 ] || usage
+    seeds=$1
+    shift
+    for seed in $seeds; do
+      echo "== $experiment seed $seed" >&2
+      "$python" "$script" --seed="$seed" --workdir="runs/${experiment}/seed_${seed}" "$@"
+    done ;;
+  slurm)
+    command -v srun >/dev/null || { echo "error: srun not found (not on a SLURM cluster?)" >&2; exit 2; }
+    exec srun --ntasks-per-node=1 "$python" "$script" "$@" ;;
+  *)
+    usage ;;
+esac

@@ -1,0 +1,74 @@
+"""Losses against hand-computed values."""
+
+import math
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gan_jax import losses
+
+LOGITS = jnp.array([2.0, -1.0, 0.0])
+
+
+def bce(logit: float, target: float) -> float:
+    p = 1 / (1 + math.exp(-logit))
+    return -(target * math.log(p) + (1 - target) * math.log(1 - p))
+
+
+def test_bce_with_logits_matches_definition():
+    got = losses.binary_cross_entropy_with_logits(LOGITS, 0.9)
+    np.testing.assert_allclose(got, [bce(x, 0.9) for x in [2.0, -1.0, 0.0]], rtol=1e-6)
+    assert float(losses.binary_cross_entropy_with_logits(jnp.array(0.0), 1.0)) == pytest.approx(
+        math.log(2)
+    )
+
+
+def test_bce_with_logits_is_finite_for_extreme_logits():
+    got = losses.binary_cross_entropy_with_logits(jnp.array([1e4, -1e4]), jnp.array([0.0, 1.0]))
+    np.testing.assert_allclose(got, [1e4, 1e4], rtol=1e-6)
+
+
+def test_discriminator_loss_mean_with_label_smoothing():
+    real, fake = jnp.array([2.0, -1.0]), jnp.array([0.5, -3.0])
+    loss, (real_loss, fake_loss) = losses.discriminator_loss(
+        real, fake, label_smoothing=0.1, reduction="mean"
+    )
+    want_real = (bce(2.0, 0.9) + bce(-1.0, 0.9)) / 2
+    want_fake = (bce(0.5, 0.0) + bce(-3.0, 0.0)) / 2
+    assert float(real_loss) == pytest.approx(want_real, rel=1e-6)
+    assert float(fake_loss) == pytest.approx(want_fake, rel=1e-6)
+    assert float(loss) == pytest.approx(want_real + want_fake, rel=1e-6)
+
+
+def test_discriminator_loss_sum_halved_as_d2l():
+    real, fake = jnp.array([2.0, -1.0, 0.3]), jnp.array([0.5, -3.0, 1.0])
+    loss, _ = losses.discriminator_loss(real, fake, reduction="sum", weight=0.5)
+    want = sum(bce(x, 1.0) for x in [2.0, -1.0, 0.3]) + sum(bce(x, 0.0) for x in [0.5, -3.0, 1.0])
+    assert float(loss) == pytest.approx(want / 2, rel=1e-6)
+
+
+def test_at_equilibrium_d2l_losses_are_ln2():
+    zeros = jnp.zeros(8)
+    loss_d, _ = losses.discriminator_loss(zeros, zeros, reduction="sum", weight=0.5)
+    loss_g = losses.generator_loss(zeros, reduction="sum")
+    assert float(loss_d) / 8 == pytest.approx(math.log(2), rel=1e-6)
+    assert float(loss_g) / 8 == pytest.approx(math.log(2), rel=1e-6)
+
+
+def test_generator_losses():
+    ns = losses.generator_loss(LOGITS, kind="non_saturating")
+    mm = losses.generator_loss(LOGITS, kind="minimax")
+    # non-saturating: -log D(G(z)); minimax: log(1 - D(G(z))).
+    want_ns = np.mean([-math.log(1 / (1 + math.exp(-x))) for x in [2.0, -1.0, 0.0]])
+    want_mm = np.mean([math.log(1 - 1 / (1 + math.exp(-x))) for x in [2.0, -1.0, 0.0]])
+    assert float(ns) == pytest.approx(want_ns, rel=1e-6)
+    assert float(mm) == pytest.approx(want_mm, rel=1e-6)
+    assert float(losses.generator_loss(LOGITS, reduction="sum")) == pytest.approx(3 * want_ns)
+
+
+def test_bad_names_raise():
+    with pytest.raises(ValueError, match="reduction"):
+        losses.reduce(LOGITS, "max")
+    with pytest.raises(ValueError, match="generator loss"):
+        losses.generator_loss(LOGITS, kind="wasserstein")
