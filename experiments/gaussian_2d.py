@@ -50,7 +50,11 @@ _NUM_FIT_SAMPLES = flags.DEFINE_integer(
 )
 common_flags.positive("lr_d", "lr_g", "latent_dim", "num_points", "num_fit_samples")
 common_flags.set_defaults(
-    workdir="runs/gaussian_2d", batch_size=8, num_epochs=20, checkpoint_every_steps=1000
+    workdir="runs/gaussian_2d",
+    batch_size=8,
+    num_epochs=20,
+    checkpoint_every_steps=1000,
+    num_grid_samples=100,  # points in each epoch's scatter plot, as D2L plots 100
 )
 
 
@@ -70,7 +74,12 @@ def get_config() -> Config:
                 "init_scheme": init,
             },
         ),
-        data=DataConfig("gaussian_2d", scaling="none", kwargs={"num_examples": _NUM_POINTS.value}),
+        data=DataConfig(
+            "gaussian_2d",
+            scaling="none",
+            kwargs={"num_examples": _NUM_POINTS.value},
+            **common_flags.data_fields(),
+        ),
         g_optimizer=OptimizerConfig("adam", learning_rate=_LR_G.value),
         d_optimizer=OptimizerConfig("adam", learning_rate=_LR_D.value),
         loss=LossConfig(reduction="sum", d_loss_weight=0.5),
@@ -78,13 +87,7 @@ def get_config() -> Config:
         latent_distribution="normal",
         d_update="joint",
         g_noise="shared",
-        batch_size=common_flags.BATCH_SIZE.value,
-        num_epochs=common_flags.NUM_EPOCHS.value,
-        seed=common_flags.SEED.value,
-        checkpoint_every_steps=common_flags.CHECKPOINT_EVERY_STEPS.value,
-        keep_checkpoints=common_flags.KEEP_CHECKPOINTS.value,
-        steps_per_dispatch=common_flags.STEPS_PER_DISPATCH.value,
-        num_grid_samples=100,
+        **common_flags.config_fields(),
     )
 
 

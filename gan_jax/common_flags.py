@@ -59,6 +59,25 @@ flags.register_validator(
 )
 
 
+def config_fields() -> dict[str, Any]:
+    """The shared flags' values as `gan_jax.config.Config` fields (all but the data's)."""
+    return {
+        "seed": SEED.value,
+        "num_epochs": NUM_EPOCHS.value,
+        "batch_size": BATCH_SIZE.value,
+        "checkpoint_every_steps": CHECKPOINT_EVERY_STEPS.value,
+        "keep_checkpoints": KEEP_CHECKPOINTS.value,
+        "steps_per_dispatch": STEPS_PER_DISPATCH.value,
+        "compute_dtype": COMPUTE_DTYPE.value,
+        "num_grid_samples": NUM_GRID_SAMPLES.value,
+    }
+
+
+def data_fields() -> dict[str, Any]:
+    """The shared flags' values as `gan_jax.config.DataConfig` fields."""
+    return {"data_dir": DATA_DIR.value, "num_examples": NUM_EXAMPLES.value}
+
+
 def set_defaults(**defaults: Any) -> None:
     """Overrides shared flags' defaults with an experiment's (its document's) values."""
     for name, value in defaults.items():

@@ -60,9 +60,10 @@ class DataConfig:
     # or 'minus_one_one' (uint8 / 127.5 - 1, i.e. Normalize(0.5, 0.5)).
     scaling: Literal["none", "zero_one", "minus_one_one"] = "minus_one_one"
     num_examples: int | None = None  # use only the first N examples
-    # 'epoch': shuffled passes over the data; 'with_replacement': each batch drawn
+    # 'epoch': shuffled passes over the data; 'sequential': passes in stored order
+    # (a plain loop over a PyTorch Dataset); 'with_replacement': each batch drawn
     # uniformly at random, as Keras examples do with np.random.randint.
-    sampling: Literal["epoch", "with_replacement"] = "epoch"
+    sampling: Literal["epoch", "sequential", "with_replacement"] = "epoch"
     kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 

@@ -258,6 +258,8 @@ def make_run_steps(
         order_key = data_key(state.key)
 
         def order_for(step):
+            if config.data.sampling == "sequential":
+                return jnp.arange(num_examples)
             return epoch_order(order_key, step // steps_per_epoch, num_examples)
 
         def indices_for(step, order):

@@ -11,10 +11,16 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from gan_jax.config import ModelConfig
+from gan_jax.models.conv_gan import ConvDiscriminator, UpsamplingGenerator
+from gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_jax.models.mlp import MLP
 
 MODELS: dict[str, type[nn.Module]] = {
     "mlp": MLP,
+    "dcgan_generator": DCGANGenerator,
+    "dcgan_discriminator": DCGANDiscriminator,
+    "conv_discriminator": ConvDiscriminator,
+    "upsampling_generator": UpsamplingGenerator,
 }
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
