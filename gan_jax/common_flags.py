@@ -90,13 +90,18 @@ def positive(*names: str) -> None:
         flags.register_validator(name, lambda v: v > 0, message=f"--{name} must be positive")
 
 
-def run(main: Callable[[Sequence[str]], None]) -> None:
-    """`app.run(main)`, turning the errors a user can cause into one line and exit code 1."""
+def run(main: Callable[[Sequence[str]], None], max_args: int = 0) -> None:
+    """`app.run(main)`, turning the errors a user can cause into one line and exit code 1.
+
+    Args:
+      main: called with argv.
+      max_args: positional arguments `main` accepts (more is a usage error).
+    """
 
     def guarded(argv: Sequence[str]) -> None:
         logging.get_absl_handler().addFilter(_OwnInfoOnly())
-        if len(argv) > 1:
-            raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+        if len(argv) > 1 + max_args:
+            raise app.UsageError(f"unexpected arguments: {' '.join(argv[1 + max_args :])}")
         try:
             main(argv)
         except (UserError, FloatingPointError) as error:

