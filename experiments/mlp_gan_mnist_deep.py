@@ -81,7 +81,10 @@ def get_config() -> Config:
 
 def main(argv):
     del argv
-    train_and_evaluate(get_config(), common_flags.WORKDIR.value)
+    config = get_config()
+    train_and_evaluate(
+        config, common_flags.WORKDIR.value, epoch_hooks=common_flags.epoch_hooks(config)
+    )
 
 
 if __name__ == "__main__":

@@ -44,6 +44,25 @@ COMPUTE_DTYPE = flags.DEFINE_enum(
 NUM_GRID_SAMPLES = flags.DEFINE_integer(
     "num_grid_samples", 64, "Samples in each epoch's grid (from fixed latents)."
 )
+SAMPLE_EVERY_EPOCHS = flags.DEFINE_integer(
+    "sample_every_epochs", 1, "Write the sample grid and loss plot every this many epochs."
+)
+
+# Evaluation: the `gan_jax.evaluate` command and scoring during training.
+EVAL_EVERY_EPOCHS = flags.DEFINE_integer(
+    "eval_every_epochs", 0, "Score samples every this many epochs (0: never) into metrics.jsonl."
+)
+EVAL_NUM_SAMPLES = flags.DEFINE_integer(
+    "eval_num_samples", 10_000, "Generated samples per score (classifier FID, IS, coverage)."
+)
+CLASSIFIER_DIR = flags.DEFINE_string(
+    "classifier_dir", None, "The MNIST classifier (default: ~/.cache/gan_jax/mnist_classifier)."
+)
+MEMORISATION_QUERIES = flags.DEFINE_integer(
+    "memorisation_queries", 64, "Generated images compared to their nearest training image."
+)
+# Restoring a checkpoint: `gan_jax.sample` and `gan_jax.evaluate`.
+STEP = flags.DEFINE_integer("step", None, "Checkpoint step to restore (default: the latest).")
 
 for _name in (
     "num_epochs",
@@ -52,11 +71,15 @@ for _name in (
     "keep_checkpoints",
     "steps_per_dispatch",
     "num_grid_samples",
+    "sample_every_epochs",
+    "eval_num_samples",
 ):
     flags.register_validator(_name, lambda v: v > 0, message=f"--{_name} must be positive")
 flags.register_validator(
     "num_examples", lambda v: v is None or v > 0, message="--num_examples must be positive"
 )
+for _name in ("eval_every_epochs", "memorisation_queries"):
+    flags.register_validator(_name, lambda v: v >= 0, message=f"--{_name} must be >= 0")
 
 
 def config_fields() -> dict[str, Any]:
@@ -70,12 +93,34 @@ def config_fields() -> dict[str, Any]:
         "steps_per_dispatch": STEPS_PER_DISPATCH.value,
         "compute_dtype": COMPUTE_DTYPE.value,
         "num_grid_samples": NUM_GRID_SAMPLES.value,
+        "sample_every_epochs": SAMPLE_EVERY_EPOCHS.value,
     }
 
 
 def data_fields() -> dict[str, Any]:
     """The shared flags' values as `gan_jax.config.DataConfig` fields."""
     return {"data_dir": DATA_DIR.value, "num_examples": NUM_EXAMPLES.value}
+
+
+def epoch_hooks(config: Any) -> list[Any]:
+    """Training-time scoring per `--eval_every_epochs` (an empty list when it is 0)."""
+    if not EVAL_EVERY_EPOCHS.value:
+        return []
+    if EVAL_EVERY_EPOCHS.value % config.sample_every_epochs:
+        raise UserError(
+            f"--eval_every_epochs={EVAL_EVERY_EPOCHS.value} must be a multiple of "
+            f"--sample_every_epochs={config.sample_every_epochs}"
+        )
+    from gan_jax.evaluation import Evaluator
+
+    evaluator = Evaluator(
+        config,
+        num_samples=EVAL_NUM_SAMPLES.value,
+        data_dir=DATA_DIR.value,
+        classifier_dir=CLASSIFIER_DIR.value,
+        memorisation_queries=MEMORISATION_QUERIES.value,
+    )
+    return [evaluator.epoch_hook(EVAL_EVERY_EPOCHS.value)]
 
 
 def set_defaults(**defaults: Any) -> None:

@@ -95,6 +95,9 @@ class Config:
     keep_checkpoints: int = 3
     steps_per_dispatch: int = 1000  # training steps run per jitted call
     num_grid_samples: int = 64
+    # Sample grid, loss plot and epoch hooks every this many epochs (metrics.jsonl
+    # always gets one record per epoch).
+    sample_every_epochs: int = 1
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -45,7 +45,9 @@ class MetricWriter:
             f.write(json.dumps(record) + "\n")
         for name, value in record.items():
             if name not in ("step", "epoch") and isinstance(value, int | float):
-                self._tensorboard.add_scalar(f"{prefix}/{name}", value, record["step"])
+                # Names that carry their own prefix ('eval/fid') keep it.
+                tag = name if "/" in name else f"{prefix}/{name}"
+                self._tensorboard.add_scalar(tag, value, record["step"])
         self._tensorboard.flush()
 
     def write_images(self, tag: str, step: int, images: np.ndarray) -> None:

@@ -23,7 +23,6 @@ from gan_jax.state import generate, sample_latents
 
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 64, "How many samples (or rows) to draw.")
 _OUT = flags.DEFINE_string("out", "samples.png", "Output PNG path.")
-_STEP = flags.DEFINE_integer("step", None, "Checkpoint step to restore (default: the latest).")
 _LABEL = flags.DEFINE_integer("label", None, "Conditional GANs: draw only this class.")
 _INTERPOLATION_STEPS = flags.DEFINE_integer(
     "interpolation_steps", 0, "If > 0, rows of latent interpolations with this many steps."
@@ -65,7 +64,7 @@ def sample_inputs(
 
 def main(argv):
     del argv
-    gan, state, step = restore_gan(common_flags.WORKDIR.value, _STEP.value)
+    gan, state, step = restore_gan(common_flags.WORKDIR.value, common_flags.STEP.value)
     config = gan.config
     z, labels, num_cols = sample_inputs(
         config,

@@ -136,17 +136,38 @@ def _changed_fields(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str 
     return changed
 
 
-def _epoch_record(
-    history: Mapping[str, list[np.ndarray]], epoch: int, step: int, seconds: float, batch: int
-) -> dict[str, Any]:
-    record: dict[str, Any] = {"epoch": epoch, "step": step}
-    steps = 0
-    for name, chunks in history.items():
-        values = np.concatenate(chunks)
-        steps = len(values)
-        record[name] = float(values.mean())
-    record["examples_per_sec"] = steps * batch / max(seconds, 1e-9)
-    return record
+class _EpochRecords:
+    """Cuts the per-step metrics of dispatches into one record per epoch."""
+
+    def __init__(self, schedule: Schedule, batch_size: int, step: int):
+        self.schedule = schedule
+        self.batch_size = batch_size
+        self.start_step = step  # the step that the first pending value belongs after
+        self.pending: dict[str, np.ndarray] = {}
+
+    def add(self, metrics: Mapping[str, np.ndarray], seconds: float) -> list[dict[str, Any]]:
+        """Adds one dispatch's metrics; returns the records of the epochs it completed."""
+        num_steps = len(next(iter(metrics.values())))
+        metrics = {**metrics, "_seconds": np.full(num_steps, seconds / num_steps)}
+        for name, values in metrics.items():
+            self.pending[name] = np.concatenate([self.pending.get(name, values[:0]), values])
+        records = []
+        spe = self.schedule.steps_per_epoch
+        while self.pending:
+            epoch_end = (self.start_step // spe + 1) * spe
+            count = epoch_end - self.start_step
+            if len(self.pending["_seconds"]) < count:
+                break
+            chunk = {k: v[:count] for k, v in self.pending.items()}
+            self.pending = {k: v[count:] for k, v in self.pending.items() if len(v) > count}
+            record: dict[str, Any] = {"epoch": epoch_end // spe, "step": epoch_end}
+            record.update({k: float(v.mean()) for k, v in chunk.items() if k != "_seconds"})
+            record["examples_per_sec"] = (
+                count * self.batch_size / max(chunk["_seconds"].sum(), 1e-9)
+            )
+            records.append(record)
+            self.start_step = epoch_end
+        return records
 
 
 def _check_finite(history: Mapping[str, np.ndarray], step: int) -> None:
@@ -158,13 +179,54 @@ def _check_finite(history: Mapping[str, np.ndarray], step: int) -> None:
             )
 
 
+def _next_stop(step: int, schedule: Schedule, config: Config) -> int:
+    """Where the next dispatch ends: a sampling epoch, a checkpoint, the cap, or the end."""
+
+    def next_multiple(period: int) -> int:
+        return (step // period + 1) * period
+
+    return min(
+        schedule.total_steps,
+        next_multiple(schedule.steps_per_epoch * config.sample_every_epochs),
+        next_multiple(config.checkpoint_every_steps),
+        step + config.steps_per_dispatch,
+    )
+
+
+def _log_record(record: Mapping[str, Any], num_epochs: int) -> None:
+    logging.info(
+        "epoch %d/%d step %d: loss_D %.3f, loss_G %.3f, D(x) %.3f, D(G(z)) %.3f, %.1f examples/sec",
+        record["epoch"],
+        num_epochs,
+        record["step"],
+        record["loss_d"],
+        record["loss_g"],
+        record["d_real"],
+        record["d_fake"],
+        record["examples_per_sec"],
+    )
+
+
 def train_and_evaluate(
     config: Config, workdir: str, *, epoch_hooks: Sequence[EpochHook] = ()
 ) -> GANState:
-    """Trains (or resumes training) `config` in `workdir` and returns the final state."""
+    """Trains (or resumes training) `config` in `workdir` and returns the final state.
+
+    Args:
+      config: the run.
+      workdir: where checkpoints, metrics and pictures go; an existing checkpoint
+        there is resumed.
+      epoch_hooks: called at each sampling epoch (every `config.sample_every_epochs`);
+        what they return is added to that epoch's metrics record.
+
+    Returns:
+      The final training state.
+    """
     host_data = load_training_data(config.data, config.seed)
     num_examples = len(host_data.examples)
     schedule = make_schedule(config, num_examples)
+    if config.sample_every_epochs <= 0:
+        raise ConfigError(f"sample_every_epochs must be positive, got {config.sample_every_epochs}")
     gan = build_gan(config)
     _check_data(gan, host_data)
     os.makedirs(workdir, exist_ok=True)
@@ -182,11 +244,12 @@ def train_and_evaluate(
         gan,
         num_examples,
         schedule.steps_per_epoch,
-        max_steps=min(config.steps_per_dispatch, schedule.steps_per_epoch),
+        max_steps=min(config.steps_per_dispatch, schedule.total_steps),
     )
     sample = jax.jit(lambda s, z, y: generate(gan, s, z, y))
     grid_z, grid_labels, grid_cols = grid_inputs(config)
     real_points = host_data.examples[:100] if host_data.examples.ndim == 2 else None
+    records = _EpochRecords(schedule, config.batch_size, step)
 
     logging.info(
         "%s: %d examples, %d steps/epoch, %d epochs (%d steps), %s",
@@ -204,50 +267,31 @@ def train_and_evaluate(
         dynamic_ncols=True,
         disable=None,  # only on a terminal
     )
-    history: dict[str, list[np.ndarray]] = {}
-    epoch_start = time.perf_counter()
     try:
         while step < schedule.total_steps:
-            num_steps = (
-                min(
-                    schedule.total_steps,
-                    (step // schedule.steps_per_epoch + 1) * schedule.steps_per_epoch,
-                    (step // config.checkpoint_every_steps + 1) * config.checkpoint_every_steps,
-                    step + config.steps_per_dispatch,
-                )
-                - step
-            )
+            num_steps = _next_stop(step, schedule, config) - step
+            start = time.perf_counter()
             state, metrics = run_steps(state, data, jnp.asarray(num_steps, jnp.int32))
             metrics = {k: v[:num_steps] for k, v in jax.device_get(metrics).items()}
             step += num_steps
             _check_finite(metrics, step)
-            for name, values in metrics.items():
-                history.setdefault(name, []).append(values)
             progress.update(num_steps)
             progress.set_postfix(
                 loss_d=f"{metrics['loss_d'].mean():.3f}", loss_g=f"{metrics['loss_g'].mean():.3f}"
             )
-
-            if step % schedule.steps_per_epoch == 0:
-                epoch = step // schedule.steps_per_epoch
-                record = _epoch_record(
-                    history, epoch, step, time.perf_counter() - epoch_start, config.batch_size
-                )
+            completed = records.add(metrics, time.perf_counter() - start)
+            epoch = step // schedule.steps_per_epoch
+            sampling = step % schedule.steps_per_epoch == 0 and (
+                epoch % config.sample_every_epochs == 0 or step == schedule.total_steps
+            )
+            if sampling and completed:
                 for hook in epoch_hooks:
-                    record.update(hook(gan, state, epoch))
+                    completed[-1].update(hook(gan, state, epoch))
+            for record in completed:
                 writer.write(record)
-                logging.info(
-                    "epoch %d/%d step %d: loss_D %.3f, loss_G %.3f, D(x) %.3f, D(G(z)) %.3f, "
-                    "%.1f examples/sec",
-                    epoch,
-                    config.num_epochs,
-                    step,
-                    record["loss_d"],
-                    record["loss_g"],
-                    record["d_real"],
-                    record["d_fake"],
-                    record["examples_per_sec"],
-                )
+                if len(completed) <= 3 or record is completed[-1]:
+                    _log_record(record, config.num_epochs)
+            if sampling:
                 samples = np.asarray(sample(state, grid_z, grid_labels))
                 write_samples(
                     os.path.join(workdir, "samples", f"epoch_{epoch:04d}.png"),
@@ -261,8 +305,6 @@ def train_and_evaluate(
                         "samples", step, np.clip(unscale(samples, config.data.scaling), 0, 1)
                     )
                 viz.save_loss_plot(os.path.join(workdir, "losses.png"), writer.records)
-                history = {}
-                epoch_start = time.perf_counter()
             if step % config.checkpoint_every_steps == 0 or step == schedule.total_steps:
                 checkpoints.save(step, state, config)
     except KeyboardInterrupt:

@@ -30,3 +30,37 @@ def mnist_data_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
         for split in ("train", "test"):
             source.load("mnist", split, data_dir)
     return data_dir
+
+
+@pytest.fixture(scope="session")
+def mnist_classifier_dir(tmp_path_factory: pytest.TempPathFactory, mnist_data_dir: str) -> str:
+    """A directory holding an MNIST classifier trained for one epoch (about 99% accurate).
+
+    Trained by the project's own command, once per test session (shared by xdist workers
+    like `mnist_data_dir`).
+    """
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    out_dir = root / "mnist_classifier"
+    with open(root / "mnist_classifier.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out_dir / "info.json").exists():
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "gan_jax.metrics.train_classifier",
+                    f"--data_dir={mnist_data_dir}",
+                    f"--out_dir={out_dir}",
+                    "--num_epochs=1",
+                    "--min_accuracy=0",
+                ],
+                check=True,
+                capture_output=True,
+                timeout=900,
+            )
+    return str(out_dir)

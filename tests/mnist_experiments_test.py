@@ -17,7 +17,7 @@ import pytest
 from gan_jax.checkpoint import Checkpoints, checkpoint_dir, restore_gan
 from gan_jax.data import source
 from gan_jax.data.pipeline import unscale
-from gan_jax.evaluate import generate_samples
+from gan_jax.evaluation import generate_samples
 from gan_jax.state import create_state
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

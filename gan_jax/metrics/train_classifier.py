@@ -1,0 +1,75 @@
+"""Trains the MNIST classifier that the sample-quality metrics use, and saves it.
+
+  python -m gan_jax.metrics.train_classifier [--out_dir=DIR] [--num_epochs=8]
+
+Reads the prepared MNIST (`python -m gan_jax.data.prepare mnist`), trains
+`MnistClassifier` on the 60k training images, reports its accuracy on the 10k test
+images and saves it (Orbax parameters plus `info.json`) to `--out_dir`, by default
+where `load_classifier()` looks. Training is deterministic given `--seed`.
+"""
+
+import time
+
+from absl import flags, logging
+
+from gan_jax import common_flags
+from gan_jax.data import source
+from gan_jax.errors import UserError
+from gan_jax.metrics import mnist_classifier
+
+_OUT_DIR = flags.DEFINE_string(
+    "out_dir", None, "Where to save the classifier (default: ~/.cache/gan_jax/mnist_classifier)."
+)
+_LEARNING_RATE = flags.DEFINE_float("learning_rate", 2e-3, "Adam's peak (cosine-decayed) rate.")
+_MAX_SHIFT = flags.DEFINE_integer("max_shift", 1, "Random translation in pixels (0: none).")
+_MIN_ACCURACY = flags.DEFINE_float(
+    "min_accuracy", 0.99, "Refuse to save a classifier below this test accuracy."
+)
+common_flags.set_defaults(num_epochs=8, batch_size=128)
+common_flags.positive("learning_rate")
+flags.register_validator("max_shift", lambda v: v >= 0, message="--max_shift must be >= 0")
+
+
+def main(argv) -> None:
+    del argv
+    data_dir = common_flags.DATA_DIR.value
+    train = source.load("mnist", "train", data_dir)
+    test = source.load("mnist", "test", data_dir)
+    start = time.monotonic()
+    params = mnist_classifier.train_classifier(
+        train.images,
+        train.labels,
+        seed=common_flags.SEED.value,
+        num_epochs=common_flags.NUM_EPOCHS.value,
+        batch_size=common_flags.BATCH_SIZE.value,
+        learning_rate=_LEARNING_RATE.value,
+        max_shift=_MAX_SHIFT.value,
+    )
+    train_seconds = time.monotonic() - start
+    test_accuracy = mnist_classifier.accuracy(params, test.images, test.labels)
+    logging.info("test accuracy %.4f after %.0f s of training", test_accuracy, train_seconds)
+    if test_accuracy < _MIN_ACCURACY.value:
+        raise UserError(
+            f"test accuracy {test_accuracy:.4f} is below --min_accuracy={_MIN_ACCURACY.value}; "
+            "not saved (train longer or lower --min_accuracy)"
+        )
+    out_dir = _OUT_DIR.value or mnist_classifier.default_classifier_dir()
+    mnist_classifier.save_classifier(
+        out_dir,
+        params,
+        {
+            "test_accuracy": test_accuracy,
+            "train_accuracy": mnist_classifier.accuracy(params, train.images, train.labels),
+            "seed": common_flags.SEED.value,
+            "num_epochs": common_flags.NUM_EPOCHS.value,
+            "batch_size": common_flags.BATCH_SIZE.value,
+            "learning_rate": _LEARNING_RATE.value,
+            "max_shift": _MAX_SHIFT.value,
+            "train_seconds": round(train_seconds, 1),
+        },
+    )
+    print(f"test accuracy {test_accuracy:.4f}; saved to {out_dir}")
+
+
+if __name__ == "__main__":
+    common_flags.run(main)

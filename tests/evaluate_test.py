@@ -1,0 +1,161 @@
+"""The `gan_jax.evaluate` command and training-time scoring, run as a user runs them."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+from testing_configs import gaussian_config
+
+from gan_jax.metrics.gaussian import wasserstein2_gaussian
+from gan_jax.train import train_and_evaluate
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_module(module: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *module.split(), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def read_json(path: str) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
+def run_evaluate(*args: str) -> subprocess.CompletedProcess:
+    return run_module("-m gan_jax.evaluate", *args)
+
+
+@pytest.fixture(scope="module")
+def gaussian_workdir(tmp_path_factory):
+    workdir = str(tmp_path_factory.mktemp("gaussian"))
+    train_and_evaluate(gaussian_config(num_points=400, num_epochs=3), workdir)
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def mnist_workdirs(tmp_path_factory, mnist_data_dir, mnist_classifier_dir):
+    """Two briefly trained MNIST runs, scored during training every epoch."""
+    workdirs = {}
+    for name, flags in {
+        "mlp_gan_mnist": ["--num_examples=1000", "--num_epochs=2"],
+        "cgan_mnist": ["--num_examples=200", "--num_epochs=2"],
+    }.items():
+        workdir = str(tmp_path_factory.mktemp(name))
+        result = run_module(
+            os.path.join("experiments", f"{name}.py"),
+            f"--workdir={workdir}",
+            f"--data_dir={mnist_data_dir}",
+            f"--classifier_dir={mnist_classifier_dir}",
+            "--eval_every_epochs=1",
+            "--eval_num_samples=500",
+            *flags,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        workdirs[name] = workdir
+    return workdirs
+
+
+def test_gaussian_checkpoint_scores_w2(gaussian_workdir, tmp_path):
+    outs = [str(tmp_path / f"{name}.json") for name in "ab"]
+    for out in outs:
+        result = run_evaluate(f"--workdir={gaussian_workdir}", "--num_samples=2000", f"--out={out}")
+        assert result.returncode == 0, result.stderr
+    scores = read_json(outs[0])
+    assert scores["step"] == 150 and scores["num_samples"] == 2000
+    assert np.array(scores["cov"]).shape == (2, 2)
+    np.testing.assert_allclose(scores["target_mean"], [1.0, 2.0])
+    expected = wasserstein2_gaussian(
+        np.array(scores["mean"]),
+        np.array(scores["cov"]),
+        np.array(scores["target_mean"]),
+        np.array(scores["target_cov"]),
+    )
+    assert scores["w2"] == pytest.approx(expected, rel=1e-6)
+    assert scores == read_json(outs[1])  # a fixed sampling key: same score every time
+
+
+def test_mnist_checkpoint_scores(mnist_workdirs, mnist_classifier_dir, mnist_data_dir):
+    workdir = mnist_workdirs["mlp_gan_mnist"]
+    result = run_evaluate(
+        f"--workdir={workdir}",
+        "--num_samples=1000",
+        f"--classifier_dir={mnist_classifier_dir}",
+        f"--data_dir={mnist_data_dir}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    scores = read_json(os.path.join(workdir, "eval_20.json"))
+    assert scores["experiment"] == "mlp_gan_mnist" and scores["step"] == 20
+    # Twenty steps in, G is far from MNIST: a large distance, but every value in range.
+    assert scores["fid"] > 10
+    assert 1.0 <= scores["inception_score"] <= 10.0
+    assert sum(scores["class_histogram"]) == pytest.approx(1.0, abs=1e-3)
+    assert 0 <= scores["covered_classes"] <= 10
+    assert 0.0 < scores["nn_l1_min"] <= scores["nn_l1_mean"] < 1.0
+    assert "label_accuracy" not in scores
+    grid = Image.open(os.path.join(workdir, "eval_20_nearest.png"))
+    assert grid.size[0] > grid.size[1] > 0  # 64 pairs: 16 columns, 8 rows
+
+
+def test_conditional_checkpoint_scores_label_accuracy(mnist_workdirs, mnist_classifier_dir):
+    workdir = mnist_workdirs["cgan_mnist"]
+    out = os.path.join(workdir, "scores.json")
+    result = run_evaluate(
+        f"--workdir={workdir}",
+        "--num_samples=500",
+        f"--classifier_dir={mnist_classifier_dir}",
+        f"--out={out}",
+        "--memorisation_queries=0",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    scores = read_json(out)
+    assert 0.0 <= scores["label_accuracy"] <= 1.0
+    assert "nn_l1_mean" not in scores
+
+
+def test_training_logs_scores_every_epoch(mnist_workdirs):
+    with open(os.path.join(mnist_workdirs["mlp_gan_mnist"], "metrics.jsonl")) as f:
+        records = [json.loads(line) for line in f]
+    assert [r["epoch"] for r in records] == [1, 2]
+    for record in records:
+        assert record["eval/fid"] > 0
+        assert 1.0 <= record["eval/inception_score"] <= 10.0
+        assert 0.0 < record["eval/nn_l1_mean"] < 1.0
+
+
+def test_real_floor(mnist_classifier_dir, mnist_data_dir, tmp_path):
+    out = str(tmp_path / "floor.json")
+    result = run_evaluate(
+        "--real_floor",
+        f"--classifier_dir={mnist_classifier_dir}",
+        f"--data_dir={mnist_data_dir}",
+        f"--out={out}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    floor = read_json(out)
+    assert floor["fid_train_vs_test"] < 10
+    assert floor["inception_score"] > 9
+    assert floor["covered_classes"] == 10
+    assert floor["label_accuracy_test"] >= 0.98
+
+
+def test_errors_are_one_line(mnist_workdirs, tmp_path):
+    result = run_evaluate()
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == "error: --workdir is required (or --real_floor)"
+    result = run_evaluate(
+        f"--workdir={mnist_workdirs['mlp_gan_mnist']}", f"--classifier_dir={tmp_path}"
+    )
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: no MNIST classifier") and "train_classifier" in last
