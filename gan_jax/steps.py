@@ -241,48 +241,106 @@ def _batch(gan: GAN, data: TrainingData, indices: jax.Array) -> tuple[jax.Array,
     return real, labels
 
 
+def uses_convolutions(gan: GAN) -> bool:
+    """Whether either network is convolutional (every model but the MLP is)."""
+    return any(m.name != "mlp" for m in (gan.config.generator, gan.config.discriminator))
+
+
+def default_loop(gan: GAN) -> str:
+    """'device' (one `fori_loop` per dispatch), except for conv nets on CPU: 'host'.
+
+    XLA:CPU runs convolutions and their gradients about 100 times slower inside a while
+    loop than outside one (jax-ml/jax#12868; a DCGAN or camel step takes seconds there
+    instead of a fraction of one), so on CPU conv nets are stepped by a host loop of
+    jitted steps instead. Steps are still dispatched asynchronously and metrics read
+    back once per dispatch; accelerators always use the device loop.
+    """
+    return "host" if jax.default_backend() == "cpu" and uses_convolutions(gan) else "device"
+
+
 def make_run_steps(
-    gan: GAN, num_examples: int, steps_per_epoch: int, max_steps: int
+    gan: GAN, num_examples: int, steps_per_epoch: int, max_steps: int, loop: str | None = None
 ) -> Callable[[GANState, TrainingData, jax.Array], tuple[GANState, Metrics]]:
-    """Builds the jitted loop that runs up to `max_steps` training steps per call.
+    """Builds the function that runs up to `max_steps` training steps per call.
+
+    Args:
+      gan: the networks and optimizers.
+      num_examples: the training set's size.
+      steps_per_epoch: steps between data-order reshuffles.
+      max_steps: the most steps one call runs.
+      loop: 'device' runs the steps in one jitted `fori_loop`; 'host' calls a jitted
+        step from Python (see `default_loop`, the default). Both run the same steps on
+        the same data: bit-identical for MLPs on CPU, equal to float32 rounding for
+        conv nets (XLA:CPU picks other conv algorithms inside a loop).
 
     Returns:
-      `run(state, data, num_steps) -> (state, metrics)`. `num_steps` (<= max_steps)
-      is traced, so every call reuses one compilation; `metrics[name][i]` is step
-      i's value for i < num_steps. The state argument is donated.
+      `run(state, data, num_steps) -> (state, metrics)`. `metrics[name][i]` is step
+      i's value for i < num_steps (entries past num_steps are zero). With the device
+      loop `num_steps` (<= max_steps) is traced, so every call reuses one compilation.
+      The state argument is donated.
     """
     config = gan.config
     batch_size = config.batch_size
+    loop = loop or default_loop(gan)
+    if loop not in ("device", "host"):
+        raise ValueError(f"loop must be 'device' or 'host', got {loop!r}")
 
-    def run(state: GANState, data: TrainingData, num_steps: jax.Array):
-        order_key = data_key(state.key)
+    def order_for(state: GANState, step: jax.Array) -> jax.Array:
+        """The data order of the epoch holding `step` (a permutation of the examples)."""
+        if config.data.sampling == "sequential":
+            return jnp.arange(num_examples)
+        return epoch_order(data_key(state.key), step // steps_per_epoch, num_examples)
 
-        def order_for(step):
-            if config.data.sampling == "sequential":
-                return jnp.arange(num_examples)
-            return epoch_order(order_key, step // steps_per_epoch, num_examples)
-
-        def indices_for(step, order):
-            if config.data.sampling == "with_replacement":
-                key = jax.random.fold_in(order_key, step)
-                return jax.random.randint(key, (batch_size,), 0, num_examples), order
+    def one_step(state: GANState, data: TrainingData, order: jax.Array):
+        """One training step at `state.step`; `order` is the current epoch's data order."""
+        step = state.step
+        if config.data.sampling == "with_replacement":
+            key = jax.random.fold_in(data_key(state.key), step)
+            indices = jax.random.randint(key, (batch_size,), 0, num_examples)
+        else:
             position = step % steps_per_epoch
             # A new permutation only at epoch starts, not every step.
-            order = jax.lax.cond(position == 0, lambda: order_for(step), lambda: order)
-            return jax.lax.dynamic_slice_in_dim(order, position * batch_size, batch_size), order
+            order = jax.lax.cond(position == 0, lambda: order_for(state, step), lambda: order)
+            indices = jax.lax.dynamic_slice_in_dim(order, position * batch_size, batch_size)
+        state, metrics = train_step(gan, state, *_batch(gan, data, indices))
+        return state, order, metrics
 
+    def empty_history(state: GANState, data: TrainingData) -> Metrics:
+        shapes = jax.eval_shape(one_step, state, data, jnp.arange(num_examples))[2]
+        return {k: jnp.zeros((max_steps,), v.dtype) for k, v in shapes.items()}
+
+    def run_on_device(state: GANState, data: TrainingData, num_steps: jax.Array):
         def body(i, carry):
             state, order, history = carry
-            indices, order = indices_for(state.step, order)
-            state, metrics = train_step(gan, state, *_batch(gan, data, indices))
+            state, order, metrics = one_step(state, data, order)
             history = {k: history[k].at[i].set(v) for k, v in metrics.items()}
             return state, order, history
 
-        real, labels = _batch(gan, data, jnp.zeros((batch_size,), jnp.int32))
-        metric_shapes = jax.eval_shape(lambda s: train_step(gan, s, real, labels)[1], state)
-        history = {k: jnp.zeros((max_steps,), v.dtype) for k, v in metric_shapes.items()}
-        order = order_for(state.step)
-        state, _, history = jax.lax.fori_loop(0, num_steps, body, (state, order, history))
+        carry = (state, order_for(state, state.step), empty_history(state, data))
+        state, _, history = jax.lax.fori_loop(0, num_steps, body, carry)
         return state, history
 
-    return jax.jit(run, donate_argnums=0)
+    if loop == "device":
+        return jax.jit(run_on_device, donate_argnums=0)
+
+    jitted_step = jax.jit(one_step, donate_argnums=0)
+    start_order = jax.jit(lambda state: order_for(state, state.step))
+
+    @jax.jit
+    def stack(history: list[Metrics]) -> Metrics:
+        names = history[0].keys()
+        padding = max_steps - len(history)
+        return {k: jnp.pad(jnp.stack([m[k] for m in history]), (0, padding)) for k in names}
+
+    def run_on_host(state: GANState, data: TrainingData, num_steps: jax.Array):
+        num_steps = int(num_steps)
+        if not 0 < num_steps <= max_steps:
+            raise ValueError(f"num_steps must be in [1, {max_steps}], got {num_steps}")
+        order = start_order(state)
+        history = []
+        for _ in range(num_steps):
+            state, order, metrics = jitted_step(state, data, order)
+            history.append(metrics)
+        return state, stack(history)
+
+    return run_on_host

@@ -29,3 +29,25 @@ def gaussian_config(**changes) -> Config:
     from gan_jax.config import replace
 
     return replace(config, **changes)
+
+
+def camel_config(**changes) -> Config:
+    """Foster's camel GAN (RMSprop, separate D updates, dropout D), narrowed for CPU tests."""
+    rmsprop = OptimizerConfig("rmsprop", learning_rate=0.0008, eps=1e-7)
+    config = Config(
+        experiment="quickdraw_camel_test",
+        generator=ModelConfig(
+            "upsampling_generator", {"initial_shape": [7, 7, 4], "filters": [8, 4, 4, 1]}
+        ),
+        discriminator=ModelConfig("conv_discriminator", {"filters": [4, 4, 8, 8]}),
+        data=DataConfig("quickdraw_camel", sampling="with_replacement"),
+        g_optimizer=rmsprop,
+        d_optimizer=rmsprop,
+        d_update="separate",
+        batch_size=4,
+        steps_per_epoch=1,
+        num_grid_samples=4,
+    )
+    from gan_jax.config import replace
+
+    return replace(config, **changes)

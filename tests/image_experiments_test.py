@@ -1,0 +1,137 @@
+"""The two convolutional experiments (D2L's Pokemon DCGAN, Foster's camel GAN), run as a
+user runs them on tiny generated data sets: outputs, resume and the sampling command."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from gan_jax.checkpoint import restore_gan
+from gan_jax.data import pokemon, quickdraw
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# experiment: (flags of a few-step run, generated image shape)
+CASES = {
+    # Narrow networks (--n_G/--n_D) keep the 64x64 DCGAN fast on CPU.
+    "dcgan_pokemon": (["--batch_size=8", "--n_G=8", "--n_D=8"], (64, 64, 3)),
+    "quickdraw_camel": (["--batch_size=8", "--sample_every_epochs=2"], (28, 28, 1)),
+}
+EPOCHS = {"dcgan_pokemon": 1, "quickdraw_camel": 4}  # 4 steps each (32 sprites / 8)
+
+
+def _sprite_png(rng: np.random.Generator) -> bytes:
+    """A coloured ellipse on white, like a sprite."""
+    image = np.full((64, 64, 3), 255, np.uint8)
+    yy, xx = np.mgrid[:64, :64]
+    cy, cx, ry, rx = rng.integers(20, 44, 2).tolist() + rng.integers(6, 18, 2).tolist()
+    image[((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 < 1] = rng.integers(0, 200, 3)
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="png")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> str:
+    """A TFDS data dir with 32 generated sprites (D2L's zip layout) and 64 camel bitmaps."""
+    root = tmp_path_factory.mktemp("image_data")
+    rng = np.random.default_rng(0)
+    with zipfile.ZipFile(root / "pokemon.zip", "w") as archive:
+        for i in range(32):
+            archive.writestr(f"pokemon/kind{i % 4}/{i}.png", _sprite_png(rng))
+    bitmaps = np.zeros((64, 28, 28), np.uint8)
+    for bitmap in bitmaps:  # a horizontal and a vertical stroke each
+        bitmap[rng.integers(4, 24), 4:24] = 255
+        bitmap[4:24, rng.integers(4, 24)] = 255
+    np.save(root / "camel.npy", bitmaps.reshape(64, 784))
+    data_dir = str(root / "tfds")
+    pokemon.prepare(data_dir, manual_path=str(root / "pokemon.zip"), num_workers=1)
+    quickdraw.prepare(data_dir, manual_path=str(root / "camel.npy"))
+    return data_dir
+
+
+def run_experiment(name: str, workdir: str, data_dir: str, num_epochs: int):
+    flags, _ = CASES[name]
+    return subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO, "experiments", f"{name}.py"),
+            f"--workdir={workdir}",
+            f"--data_dir={data_dir}",
+            f"--num_epochs={num_epochs}",
+            "--checkpoint_every_steps=2",
+            *flags,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def read_records(workdir) -> list[dict]:
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_few_steps_write_outputs_and_resume_exactly(name, data_dir, tmp_path):
+    epochs = EPOCHS[name]
+    interrupted, unbroken = str(tmp_path / "interrupted"), str(tmp_path / "unbroken")
+    for workdir, num_epochs in ((interrupted, epochs), (interrupted, 2 * epochs)):
+        result = run_experiment(name, workdir, data_dir, num_epochs)
+        assert result.returncode == 0, result.stderr[-3000:]
+    assert "resumed from step 4" in result.stderr
+    result = run_experiment(name, unbroken, data_dir, 2 * epochs)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    records = read_records(unbroken)
+    assert [r["step"] for r in records] == [4 * (i + 1) // epochs for i in range(2 * epochs)]
+    assert all(np.isfinite([r["loss_d"], r["loss_g"], r["d_real"]]).all() for r in records)
+    assert read_records(interrupted) == [
+        {**r, "examples_per_sec": mine["examples_per_sec"]}
+        for r, mine in zip(records, read_records(interrupted), strict=True)
+    ]
+    _, resumed, step = restore_gan(interrupted)
+    _, straight, _ = restore_gan(unbroken)
+    assert step == 8
+    networks = [(s.generator, s.discriminator) for s in (resumed, straight)]
+    for a, b in zip(*map(jax.tree.leaves, networks), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    last_epoch = 2 * epochs
+    grid = Image.open(os.path.join(unbroken, "samples", f"epoch_{last_epoch:04d}.png"))
+    assert grid.size[0] > 8 * CASES[name][1][1]  # an 8x8 grid of samples
+    assert os.path.exists(os.path.join(unbroken, "losses.png"))
+    assert os.listdir(os.path.join(unbroken, "tensorboard"))
+    if name == "quickdraw_camel":
+        assert "memorisation check: mean L1 to the nearest training image" in result.stdout
+        assert os.path.exists(os.path.join(unbroken, "memorisation.png"))
+
+    out = str(tmp_path / "samples.png")
+    sampled = subprocess.run(
+        [sys.executable, "-m", "gan_jax.sample", f"--workdir={unbroken}", f"--out={out}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert sampled.returncode == 0, sampled.stderr[-3000:]
+    height, width, channels = CASES[name][1]
+    image = np.asarray(Image.open(out))
+    assert image.shape[0] >= 8 * height and image.shape[1] >= 8 * width
+    assert (image.ndim == 3) == (channels == 3)
+
+
+def test_missing_data_names_the_prepare_command(tmp_path):
+    result = run_experiment("quickdraw_camel", str(tmp_path / "w"), str(tmp_path), 1)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error:") and "python -m gan_jax.data.prepare quickdraw_camel" in last
