@@ -1,0 +1,124 @@
+"""Training throughput of the experiments' own step loop, one JSON line per setup.
+
+  python benchmarks/train_throughput.py --setup=all [--steps=N]
+  python benchmarks/train_throughput.py --setup=dcgan_bf16 --steps=200
+
+Each setup builds its experiment's default config (the document's values), puts a
+synthetic data set of the real shape on the device and times `make_run_steps`, the
+loop `train_and_evaluate` runs: one warm-up dispatch of `--steps` steps (compiles),
+then timed dispatches of `--steps` steps each, metrics read back once per dispatch.
+It prints examples/s, steps/s, the device and the jax version. `--setup=all` runs
+every setup in its own process (each experiment file defines its own flags).
+"""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+
+# setup: (experiment file, flag overrides, default --steps)
+SETUPS = {
+    "dcgan_fp32": ("dcgan_pokemon", ["--compute_dtype=float32"], 100),
+    "dcgan_bf16": ("dcgan_pokemon", ["--compute_dtype=bfloat16"], 100),
+    "mlp_deep": ("mlp_gan_mnist_deep", [], 1000),
+    "mlp": ("mlp_gan_mnist", [], 1000),
+    "cgan": ("cgan_mnist", [], 5000),
+}
+_NUM_EXAMPLES = {"dcgan_pokemon": 40_960}  # MNIST setups: 60,000
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _parse(argv: list[str]) -> tuple[str, int | None, int, list[str]]:
+    setup, steps, repeats, rest = "all", None, 3, []
+    for arg in argv:
+        if arg.startswith("--setup="):
+            setup = arg.split("=", 1)[1]
+        elif arg.startswith("--steps="):
+            steps = int(arg.split("=", 1)[1])
+        elif arg.startswith("--repeats="):
+            repeats = int(arg.split("=", 1)[1])
+        else:
+            rest.append(arg)
+    if setup != "all" and setup not in SETUPS:
+        sys.exit(f"error: --setup must be 'all' or one of {', '.join(SETUPS)}; got {setup!r}")
+    if (steps is not None and steps <= 0) or repeats <= 0:
+        sys.exit("error: --steps and --repeats must be positive")
+    return setup, steps, repeats, rest
+
+
+def measure(setup: str, steps: int, repeats: int, extra_flags: list[str]) -> dict:
+    """Times `repeats` dispatches of `steps` training steps of one setup's default config."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from absl import flags
+
+    experiment, overrides, _ = SETUPS[setup]
+    spec = importlib.util.spec_from_file_location(
+        experiment, os.path.join(_REPO, "experiments", f"{experiment}.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    flags.FLAGS([sys.argv[0], *overrides, *extra_flags])
+    config = module.get_config()
+
+    from gan_jax.data.pipeline import TrainingData
+    from gan_jax.state import build_gan, create_state, example_shape
+    from gan_jax.steps import default_loop, make_run_steps
+
+    gan = build_gan(config)
+    num_examples = _NUM_EXAMPLES.get(experiment, 60_000)
+    rng = np.random.default_rng(0)
+    examples = rng.integers(0, 256, (num_examples, *example_shape(gan)), np.uint8)
+    labels = rng.integers(0, 10, num_examples).astype(np.int32) if config.num_classes else None
+    data = jax.device_put(TrainingData(examples, labels))
+    steps_per_epoch = config.steps_per_epoch or num_examples // config.batch_size
+    run = make_run_steps(gan, num_examples, steps_per_epoch, max_steps=steps)
+    state = create_state(gan, config.seed)
+
+    start = time.perf_counter()
+    state, metrics = run(state, data, jnp.asarray(steps, jnp.int32))
+    jax.device_get(metrics)
+    compile_and_first = time.perf_counter() - start
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        state, metrics = run(state, data, jnp.asarray(steps, jnp.int32))
+        metrics = jax.device_get(metrics)  # the loop's one read-back per dispatch
+        seconds.append(time.perf_counter() - start)
+    if not np.all(np.isfinite(metrics["loss_d"])):
+        raise FloatingPointError(f"{setup}: non-finite loss")
+    best = min(seconds)
+    return {
+        "setup": setup,
+        "experiment": experiment,
+        "batch_size": config.batch_size,
+        "compute_dtype": config.compute_dtype,
+        "steps": steps,
+        "steps_per_s": steps / best,
+        "examples_per_s": steps * config.batch_size / best,
+        "median_steps_per_s": steps / sorted(seconds)[len(seconds) // 2],
+        "first_dispatch_s": compile_and_first,
+        "loop": default_loop(gan),
+        "device": jax.devices()[0].device_kind,
+        "platform": jax.default_backend(),
+        "jax": jax.__version__,
+    }
+
+
+def main() -> None:
+    setup, steps, repeats, rest = _parse(sys.argv[1:])
+    if setup == "all":
+        for name in SETUPS:
+            command = [sys.executable, __file__, f"--setup={name}", f"--repeats={repeats}"]
+            command += [f"--steps={steps}"] if steps else []
+            subprocess.run(command + rest, check=True)
+        return
+    result = measure(setup, steps or SETUPS[setup][2], repeats, rest)
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
