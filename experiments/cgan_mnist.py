@@ -28,7 +28,6 @@ from absl import flags
 
 from gan_jax import common_flags
 from gan_jax.config import Config, DataConfig, LossConfig, ModelConfig, OptimizerConfig
-from gan_jax.train import train_and_evaluate
 
 _LR = flags.DEFINE_float("lr", 0.0001, "Adam learning rate of D and G.")
 _HIDDEN = flags.DEFINE_integer("hidden_size", 200, "Hidden units of D and G.")
@@ -83,10 +82,7 @@ def get_config() -> Config:
 
 def main(argv):
     del argv
-    config = get_config()
-    train_and_evaluate(
-        config, common_flags.WORKDIR.value, epoch_hooks=common_flags.epoch_hooks(config)
-    )
+    common_flags.train(get_config())
 
 
 if __name__ == "__main__":

@@ -32,7 +32,6 @@ from gan_jax.config import Config, DataConfig, LossConfig, ModelConfig, Optimize
 from gan_jax.evaluation import gaussian_fit
 from gan_jax.metric_writer import read_metrics
 from gan_jax.state import build_gan
-from gan_jax.train import train_and_evaluate
 
 _LR_D = flags.DEFINE_float("lr_d", 0.05, "Discriminator Adam learning rate.")
 _LR_G = flags.DEFINE_float("lr_g", 0.005, "Generator Adam learning rate.")
@@ -95,7 +94,7 @@ def main(argv):
     del argv
     config = get_config()
     workdir = common_flags.WORKDIR.value
-    state = train_and_evaluate(config, workdir, epoch_hooks=common_flags.epoch_hooks(config))
+    state = common_flags.train(config)
     final = read_metrics(os.path.join(workdir, "metrics.jsonl"))[-1]
     fit = gaussian_fit(build_gan(config), state, _NUM_FIT_SAMPLES.value, jax.random.key(0))
     with open(os.path.join(workdir, "gaussian_fit.json"), "w") as f:

@@ -37,7 +37,6 @@ from gan_jax import common_flags
 from gan_jax.config import Config, DataConfig, LossConfig, ModelConfig, OptimizerConfig
 from gan_jax.evaluation import Evaluator
 from gan_jax.state import build_gan
-from gan_jax.train import train_and_evaluate
 
 _LR_D = flags.DEFINE_float("lr_d", 0.0008, "D's RMSprop learning rate.")
 _LR_G = flags.DEFINE_float("lr_g", 0.0004, "G's RMSprop learning rate.")
@@ -120,7 +119,7 @@ def main(argv):
     del argv
     config = get_config()
     workdir = common_flags.WORKDIR.value
-    state = train_and_evaluate(config, workdir, epoch_hooks=common_flags.epoch_hooks(config))
+    state = common_flags.train(config)
     evaluator = Evaluator(
         config,
         data_dir=common_flags.DATA_DIR.value,

@@ -123,6 +123,13 @@ def epoch_hooks(config: Any) -> list[Any]:
     return [evaluator.epoch_hook(EVAL_EVERY_EPOCHS.value)]
 
 
+def train(config: Any) -> Any:
+    """Trains `config` in `--workdir` with the `--eval_every_epochs` hooks; the final state."""
+    from gan_jax.train import train_and_evaluate
+
+    return train_and_evaluate(config, WORKDIR.value, epoch_hooks=epoch_hooks(config))
+
+
 def set_defaults(**defaults: Any) -> None:
     """Overrides shared flags' defaults with an experiment's (its document's) values."""
     for name, value in defaults.items():

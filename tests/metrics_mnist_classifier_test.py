@@ -89,7 +89,8 @@ def test_command_refuses_to_save_below_min_accuracy(mnist_data_dir, tmp_path):
             f"--data_dir={mnist_data_dir}",
             f"--out_dir={tmp_path / 'c'}",
             "--num_epochs=1",
-            "--batch_size=6000",  # ten tiny steps: far from 99%
+            "--num_examples=1000",
+            "--batch_size=100",  # ten tiny steps: far from 99%
             "--learning_rate=1e-6",
         ],
         capture_output=True,

@@ -34,6 +34,11 @@ def main(argv) -> None:
     del argv
     data_dir = common_flags.DATA_DIR.value
     train = source.load("mnist", "train", data_dir)
+    if common_flags.NUM_EXAMPLES.value:
+        train = train._replace(
+            images=train.images[: common_flags.NUM_EXAMPLES.value],
+            labels=train.labels[: common_flags.NUM_EXAMPLES.value],
+        )
     test = source.load("mnist", "test", data_dir)
     start = time.monotonic()
     params = mnist_classifier.train_classifier(
