@@ -28,7 +28,7 @@ from gan_jax.data.pipeline import load_training_data, unscale
 from gan_jax.metrics import class_coverage, frechet, inception_score
 from gan_jax.metrics.gaussian import fit_gaussian, wasserstein2_gaussian
 from gan_jax.metrics.nearest_neighbour import nearest_neighbours_l1
-from gan_jax.state import GAN, GANState, generate, sample_latents
+from gan_jax.state import GAN, GANState, sample_latents
 
 
 def generate_samples(
@@ -40,12 +40,11 @@ def generate_samples(
     batch_size: int = 5000,
 ) -> np.ndarray:
     """G's outputs (inference mode) for latents drawn with `key`, in batches."""
-    sample = jax.jit(lambda s, z, y: generate(gan, s, z, y))
     z = sample_latents(key, num_samples, gan.config)
     batches = []
     for start in range(0, num_samples, batch_size):
         y = None if labels is None else jnp.asarray(labels[start : start + batch_size])
-        batches.append(np.asarray(sample(state, z[start : start + batch_size], y)))
+        batches.append(np.asarray(gan.jitted_generate(state, z[start : start + batch_size], y)))
     return np.concatenate(batches)
 
 

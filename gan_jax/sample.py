@@ -19,7 +19,7 @@ from gan_jax import common_flags, viz
 from gan_jax.checkpoint import restore_gan
 from gan_jax.data.pipeline import unscale
 from gan_jax.errors import UserError
-from gan_jax.state import generate, sample_latents
+from gan_jax.state import sample_latents
 
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 64, "How many samples (or rows) to draw.")
 _OUT = flags.DEFINE_string("out", "samples.png", "Output PNG path.")
@@ -73,7 +73,7 @@ def main(argv):
         _LABEL.value,
         _INTERPOLATION_STEPS.value,
     )
-    samples = np.asarray(jax.jit(lambda s, z, y: generate(gan, s, z, y))(state, z, labels))
+    samples = np.asarray(gan.jitted_generate(state, z, labels))
     out = _OUT.value
     if samples.ndim == 2:
         np.save(os.path.splitext(out)[0] + ".npy", samples)

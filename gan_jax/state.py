@@ -8,6 +8,8 @@ sweeps vmap over.
 """
 
 import dataclasses
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import flax.linen as nn
@@ -47,6 +49,12 @@ class GAN:
     discriminator: nn.Module
     g_optimizer: optax.GradientTransformation
     d_optimizer: optax.GradientTransformation
+
+    @functools.cached_property
+    def jitted_generate(self) -> Callable[..., jax.Array]:
+        """`generate(self, state, z, labels)` jitted once per GAN, so repeated sampling
+        (grids each epoch, scores each evaluation) reuses its compilations."""
+        return jax.jit(functools.partial(generate, self))
 
 
 def build_gan(config: Config) -> GAN:

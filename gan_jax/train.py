@@ -33,7 +33,6 @@ from gan_jax.state import (
     build_gan,
     create_state,
     example_shape,
-    generate,
     sample_latents,
 )
 from gan_jax.steps import make_run_steps
@@ -246,7 +245,6 @@ def train_and_evaluate(
         schedule.steps_per_epoch,
         max_steps=min(config.steps_per_dispatch, schedule.total_steps),
     )
-    sample = jax.jit(lambda s, z, y: generate(gan, s, z, y))
     grid_z, grid_labels, grid_cols = grid_inputs(config)
     real_points = host_data.examples[:100] if host_data.examples.ndim == 2 else None
     records = _EpochRecords(schedule, config.batch_size, step)
@@ -292,7 +290,7 @@ def train_and_evaluate(
                 if len(completed) <= 3 or record is completed[-1]:
                     _log_record(record, config.num_epochs)
             if sampling:
-                samples = np.asarray(sample(state, grid_z, grid_labels))
+                samples = np.asarray(gan.jitted_generate(state, grid_z, grid_labels))
                 write_samples(
                     os.path.join(workdir, "samples", f"epoch_{epoch:04d}.png"),
                     samples,

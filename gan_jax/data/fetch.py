@@ -1,12 +1,15 @@
 """Helpers the dataset builders share: where fetched sources are cached, fetching one
-with a package manager, a fast reachability check, and PNG encoding without TensorFlow."""
+with a package manager, a fast reachability check, preparing a builder once, and PNG
+encoding without TensorFlow."""
 
 import io
 import os
 import subprocess
 import urllib.request
+from typing import Any
 
 import numpy as np
+from absl import logging
 from PIL import Image
 
 
@@ -32,6 +35,19 @@ def fetch_with(command: list[str], description: str, expected_path: str) -> str:
         last_line = (result.stderr.strip().splitlines() or ["no output"])[-1]
         raise RuntimeError(f"`{description}` failed: {last_line}")
     return expected_path
+
+
+def prepare_once(builder: Any) -> Any:
+    """Runs a TFDS builder's `download_and_prepare` unless its data dir is already prepared.
+
+    Returns:
+      The builder; `builder.data_dir` is the prepared directory.
+    """
+    if builder.is_prepared():
+        logging.info("%s is already prepared in %s; left as it is", builder.name, builder.data_dir)
+    else:
+        builder.download_and_prepare()
+    return builder
 
 
 def url_is_reachable(url: str, timeout_s: float = 5.0) -> bool:

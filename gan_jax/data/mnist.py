@@ -22,7 +22,6 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 import tensorflow_datasets as tfds
-from absl import logging
 from tensorflow_datasets.image_classification import mnist as tfds_mnist
 
 from gan_jax.data import fetch
@@ -268,8 +267,4 @@ def prepare(
         manual_path=manual_path,
         cache_dir=cache_dir,
     )
-    if builder.is_prepared():
-        logging.info("%s is already prepared in %s; left as it is", builder.name, builder.data_dir)
-    else:
-        builder.download_and_prepare()
-    return builder
+    return fetch.prepare_once(builder)

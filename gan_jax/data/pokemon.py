@@ -30,7 +30,6 @@ from typing import TypeVar
 
 import numpy as np
 import tensorflow_datasets as tfds
-from absl import logging
 from PIL import Image, ImageSequence
 
 from gan_jax.data import fetch
@@ -408,8 +407,4 @@ def prepare(
         cache_dir=cache_dir,
         num_workers=num_workers,
     )
-    if builder.is_prepared():
-        logging.info("%s is already prepared in %s; left as it is", builder.name, builder.data_dir)
-    else:
-        builder.download_and_prepare()
-    return builder
+    return fetch.prepare_once(builder)

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 
 import numpy as np
 import tensorflow_datasets as tfds
-from absl import logging
 
 from gan_jax.data import fetch
 
@@ -96,8 +95,4 @@ def prepare(
       The builder; `builder.data_dir` is the prepared directory.
     """
     builder = QuickdrawCamel(data_dir=data_dir, file_format="array_record", manual_path=manual_path)
-    if builder.is_prepared():
-        logging.info("%s is already prepared in %s; left as it is", builder.name, builder.data_dir)
-    else:
-        builder.download_and_prepare()
-    return builder
+    return fetch.prepare_once(builder)
