@@ -23,13 +23,12 @@ Where we differ: D2L's DataLoader batches are drawn by torch's shuffler; ours by
 import json
 import os
 
-import jax
 import numpy as np
 from absl import flags
 
 from gan_jax import common_flags
 from gan_jax.config import Config, DataConfig, LossConfig, ModelConfig, OptimizerConfig
-from gan_jax.evaluation import gaussian_fit
+from gan_jax.evaluation import Evaluator
 from gan_jax.metric_writer import read_metrics
 from gan_jax.state import build_gan
 
@@ -96,7 +95,8 @@ def main(argv):
     workdir = common_flags.WORKDIR.value
     state = common_flags.train(config)
     final = read_metrics(os.path.join(workdir, "metrics.jsonl"))[-1]
-    fit = gaussian_fit(build_gan(config), state, _NUM_FIT_SAMPLES.value, jax.random.key(0))
+    # The W2 fit of `python -m gan_jax.evaluate` (fixed sampling key, seed 0).
+    fit = Evaluator(config, num_samples=_NUM_FIT_SAMPLES.value)(build_gan(config), state)
     with open(os.path.join(workdir, "gaussian_fit.json"), "w") as f:
         json.dump(fit, f, indent=2)
 

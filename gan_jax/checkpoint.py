@@ -1,15 +1,33 @@
-"""Orbax checkpoints of a `GANState` together with the run's config.
+"""Orbax checkpoints of a `GANState` with the run's config, verified on every restore.
 
-Each step directory holds two items: 'state' (the whole GANState, including the
-step counter and the root PRNG key, so a restored run continues bit-for-bit) and
-'config' (JSON), from which `restore_gan` rebuilds the networks with no flags.
-Saves are asynchronous; `close()` (or leaving the `with` block) waits for them.
+Each step directory holds three items, written and finalised together by Orbax
+(atomically: a step is either complete or invisible):
+- 'state': the whole GANState, including the step counter and the root PRNG key,
+  so a restored run continues bit for bit;
+- 'config' (JSON), from which `restore_gan` rebuilds the networks with no flags;
+- 'manifest' (JSON): BLAKE2 digests of the state's arrays and of the config, and
+  the per-step metrics of the epoch in progress (so a resumed run writes the same
+  epoch records as an unbroken one).
+
+A restore recomputes the digests from what it read; a step whose files are
+truncated, deleted, unparsable or altered (flipped bytes) fails to match and is
+skipped with a one-line warning in favour of the newest good step. A writer moves
+damaged steps aside (to `<workdir>/checkpoints_damaged/`) so that training re-saves
+them; readers (`read_only=True`, used by `sample` and `evaluate`) never create,
+clean up or delete anything, so they can run beside a training process.
 """
 
+import base64
+import datetime
+import hashlib
+import json
 import os
-from typing import Any
+import shutil
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
@@ -17,9 +35,25 @@ from gan_jax import config as config_lib
 from gan_jax.errors import UserError
 from gan_jax.state import GAN, GANState, build_gan, create_state
 
+MANIFEST_FORMAT = 1
+
 
 class NoCheckpointError(UserError, FileNotFoundError):
     """Raised when a directory holds no (readable) checkpoint."""
+
+
+class DamagedCheckpointError(UserError):
+    """A checkpoint's files do not hold what was saved."""
+
+
+class Restored(NamedTuple):
+    """A verified checkpoint."""
+
+    step: int
+    config: config_lib.Config
+    state: GANState
+    # Per-step metrics of the epoch in progress at `step` (name -> values in step order).
+    pending_metrics: dict[str, np.ndarray]
 
 
 def checkpoint_dir(workdir: str) -> str:
@@ -27,24 +61,94 @@ def checkpoint_dir(workdir: str) -> str:
     return os.path.join(os.path.abspath(workdir), "checkpoints")
 
 
-class Checkpoints:
-    """Saves and restores `(GANState, Config)` pairs under one directory, keeping the last k."""
+def damaged_dir(workdir: str) -> str:
+    """Where a writer moves the steps that failed verification."""
+    return os.path.join(os.path.abspath(workdir), "checkpoints_damaged")
 
-    def __init__(self, directory: str, *, max_to_keep: int = 3, asynchronous: bool = True):
+
+def state_digest(state: Any) -> str:
+    """A BLAKE2 digest of every array in a pytree (shapes, dtypes and bytes, in tree order)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for path, leaf in jax.tree_util.tree_leaves_with_path(jax.device_get(_key_data(state))):
+        array = np.ascontiguousarray(leaf)
+        digest.update(f"{jax.tree_util.keystr(path)}|{array.dtype}|{array.shape}|".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def config_digest(config_dict: Mapping[str, Any]) -> str:
+    text = json.dumps(config_dict, sort_keys=True, allow_nan=False)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _key_data(tree: Any) -> Any:
+    def plain(x: Any) -> Any:
+        if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return jax.random.key_data(x)
+        return x
+
+    return jax.tree.map(plain, tree)
+
+
+def _encode_metrics(metrics: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    # Base64 of the raw float32 bytes: exact, and compact for an epoch of 60,000 steps.
+    return {
+        name: {
+            "dtype": str(values.dtype),
+            "data": base64.b64encode(np.ascontiguousarray(values).tobytes()).decode(),
+        }
+        for name, values in metrics.items()
+    }
+
+
+def _decode_metrics(encoded: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    return {
+        name: np.frombuffer(base64.b64decode(item["data"]), dtype=item["dtype"]).copy()
+        for name, item in encoded.items()
+    }
+
+
+class Checkpoints:
+    """Saves and restores verified `(GANState, Config)` pairs under one directory.
+
+    Args:
+      directory: the checkpoints folder (`checkpoint_dir(workdir)`).
+      max_to_keep: how many steps a writer keeps.
+      asynchronous: whether saves return before the files are written.
+      read_only: a reader: no directory creation, no temp-folder cleanup, no saves.
+    """
+
+    def __init__(
+        self,
+        directory: str,
+        *,
+        max_to_keep: int = 3,
+        asynchronous: bool = True,
+        read_only: bool = False,
+    ):
         self.directory = os.path.abspath(directory)
-        options = ocp.CheckpointManagerOptions(
-            max_to_keep=max_to_keep,
-            enable_async_checkpointing=asynchronous,
-            # A run killed mid-save leaves a '*.orbax-checkpoint-tmp' folder behind.
-            cleanup_tmp_directories=True,
-            create=True,
-        )
+        self.read_only = read_only
+        if read_only:
+            if not os.path.isdir(self.directory):
+                raise NoCheckpointError(f"no checkpoints directory {self.directory}")
+            options = ocp.CheckpointManagerOptions(
+                read_only=True, create=False, save_interval_steps=0, max_to_keep=None
+            )
+        else:
+            options = ocp.CheckpointManagerOptions(
+                max_to_keep=max_to_keep,
+                enable_async_checkpointing=asynchronous,
+                # A process killed mid-save leaves a '*.orbax-checkpoint-tmp' folder.
+                cleanup_tmp_directories=True,
+                create=True,
+            )
         self._manager = ocp.CheckpointManager(
             self.directory,
             options=options,
             item_handlers={
                 "state": ocp.StandardCheckpointHandler(),
                 "config": ocp.JsonCheckpointHandler(),
+                "manifest": ocp.JsonCheckpointHandler(),
             },
         )
 
@@ -55,55 +159,109 @@ class Checkpoints:
         self.close()
 
     def all_steps(self) -> list[int]:
+        """The finalised steps, oldest first (a save in flight is not among them)."""
         return sorted(self._manager.all_steps())
 
     def latest_step(self) -> int | None:
-        return self._manager.latest_step()
+        steps = self.all_steps()
+        return steps[-1] if steps else None
 
-    def save(self, step: int, state: GANState, config: config_lib.Config) -> None:
-        """Starts writing `state` at `step` (a no-op if that step is already saved)."""
+    def save(
+        self,
+        step: int,
+        state: GANState,
+        config: config_lib.Config,
+        pending_metrics: Mapping[str, np.ndarray] | None = None,
+    ) -> bool:
+        """Starts writing `state` at `step`; False (and no write) if the step exists.
+
+        The caller guarantees that the state is finite: nothing here checks it.
+        """
+        if self.read_only:
+            raise RuntimeError("a read-only Checkpoints cannot save")
         if step in self._manager.all_steps():
-            return
-        self._manager.save(
+            return False
+        config_dict = config_lib.to_dict(config)
+        manifest = {
+            "format": MANIFEST_FORMAT,
+            "step": step,
+            "state_digest": state_digest(state),
+            "config_digest": config_digest(config_dict),
+            "pending_metrics": _encode_metrics(pending_metrics or {}),
+        }
+        return self._manager.save(
             step,
             args=ocp.args.Composite(
                 state=ocp.args.StandardSave(state),
-                config=ocp.args.JsonSave(config_lib.to_dict(config)),
+                config=ocp.args.JsonSave(config_dict),
+                manifest=ocp.args.JsonSave(manifest),
             ),
             force=True,
         )
 
-    def restore_config(self, step: int | None = None) -> config_lib.Config:
-        """The config saved with `step` (default: the latest step)."""
-        step = self._resolve(step)
-        restored = self._manager.restore(
-            step, args=ocp.args.Composite(config=ocp.args.JsonRestore())
-        )
-        return config_lib.from_dict(config_lib.Config, restored["config"])
+    def restore_config(self, step: int) -> config_lib.Config:
+        """The config saved with `step`, checked against its digest."""
+        return self._read_config(step)[0]
 
-    def restore(self, gan: GAN, step: int | None = None) -> GANState:
-        """Restores the state saved at `step` (default: the latest readable step).
+    def restore_step(self, step: int, gan_for: Callable[[config_lib.Config], GAN]) -> Restored:
+        """Restores and verifies one step; raises DamagedCheckpointError if it does not verify.
 
-        Without an explicit step, a checkpoint that fails to read (say, a file
-        corrupted by a crash) is skipped with a warning in favour of the one before.
+        Args:
+          step: the step to read.
+          gan_for: builds the GAN whose state shape the restore targets, from the
+            step's own config (so a config whose structure changed since is still read).
         """
-        abstract = jax.eval_shape(lambda: create_state(gan, 0))
-        steps = [self._resolve(step)] if step is not None else self.all_steps()[::-1]
+        config, manifest = self._read_config(step)
+        try:
+            gan = gan_for(config)
+            abstract = jax.eval_shape(lambda: create_state(gan, 0))
+            restored = self._manager.restore(
+                step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
+            )
+            state = restored["state"]
+        except UserError:
+            raise
+        except Exception as error:  # Orbax/TensorStore raise many types for bad files.
+            reason = f"state unreadable ({_short(error)})"
+            raise DamagedCheckpointError(f"step {step}: {reason}") from None
+        if manifest is None:
+            if self._has_manifests():
+                raise DamagedCheckpointError(f"step {step}: manifest missing")
+            logging.warning("checkpoint %d has no checksums (older gan_jax); not verified", step)
+            return Restored(step, config, state, {})
+        if state_digest(state) != manifest["state_digest"]:
+            raise DamagedCheckpointError(f"step {step}: state does not match its checksum")
+        return Restored(step, config, state, _decode_metrics(manifest["pending_metrics"]))
+
+    def restore_latest(
+        self,
+        gan_for: Callable[[config_lib.Config], GAN] = build_gan,
+        *,
+        step: int | None = None,
+    ) -> Restored | None:
+        """The newest step that verifies (or `step` exactly); None if there are no steps.
+
+        Damaged steps are skipped with a one-line warning each; a writer also moves
+        them aside so that training saves them anew. Raises NoCheckpointError if no
+        step verifies, DamagedCheckpointError if an explicit `step` does not.
+        """
+        steps = self.all_steps()
+        if step is not None:
+            if step not in steps:
+                raise NoCheckpointError(
+                    f"no checkpoint for step {step} in {self.directory}; have {steps}"
+                )
+            return self.restore_step(step, gan_for)
         if not steps:
-            raise NoCheckpointError(f"no checkpoint in {self.directory}")
-        for i, candidate in enumerate(steps):
+            return None
+        for candidate in reversed(steps):
             try:
-                restored = self._manager.restore(
-                    candidate, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
-                )
-                return restored["state"]
-            except (ValueError, OSError, KeyError) as error:
-                if step is not None or i == len(steps) - 1:
-                    raise
-                logging.warning(
-                    "checkpoint %d unreadable (%s); trying an older one", candidate, error
-                )
-        raise AssertionError("unreachable")
+                return self.restore_step(candidate, gan_for)
+            except DamagedCheckpointError as error:
+                logging.warning("skipping damaged checkpoint: %s", error)
+                if not self.read_only:
+                    self._move_aside(candidate)
+        raise NoCheckpointError(f"no readable checkpoint in {self.directory} (tried {steps})")
 
     def wait(self) -> None:
         """Blocks until every started save is on disk."""
@@ -113,25 +271,60 @@ class Checkpoints:
         self._manager.wait_until_finished()
         self._manager.close()
 
-    def _resolve(self, step: int | None) -> int:
-        steps = self.all_steps()
-        if not steps:
-            raise NoCheckpointError(f"no checkpoint in {self.directory}")
-        if step is None:
-            return steps[-1]
-        if step not in steps:
-            raise NoCheckpointError(
-                f"no checkpoint for step {step} in {self.directory}; have {steps}"
-            )
-        return step
+    def _read_config(self, step: int) -> tuple[config_lib.Config, dict[str, Any] | None]:
+        step_dir = os.path.join(self.directory, str(step))
+        has_manifest = os.path.isdir(os.path.join(step_dir, "manifest"))
+        items = {"config": ocp.args.JsonRestore()}
+        if has_manifest:
+            items["manifest"] = ocp.args.JsonRestore()
+        try:
+            restored = self._manager.restore(step, args=ocp.args.Composite(**items))
+            config_dict = restored["config"]
+            manifest = restored["manifest"] if has_manifest else None
+            if manifest is not None and (
+                manifest.get("format") != MANIFEST_FORMAT
+                or config_digest(config_dict) != manifest["config_digest"]
+            ):
+                raise ValueError("config does not match its checksum")
+            config = config_lib.from_dict(config_lib.Config, config_dict)
+        except Exception as error:  # Orbax/JSON raise many types for bad files.
+            raise DamagedCheckpointError(
+                f"step {step}: config or manifest unreadable ({_short(error)})"
+            ) from None
+        return config, manifest
+
+    def _has_manifests(self) -> bool:
+        """Whether any step has a manifest: then every step written since should have one."""
+        return any(
+            os.path.isdir(os.path.join(self.directory, str(s), "manifest"))
+            for s in self.all_steps()
+        )
+
+    def _move_aside(self, step: int) -> None:
+        source = os.path.join(self.directory, str(step))
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
+        target = os.path.join(os.path.dirname(self.directory), "checkpoints_damaged")
+        os.makedirs(target, exist_ok=True)
+        destination = os.path.join(target, f"{step}-{stamp}")
+        shutil.move(source, destination)
+        logging.warning("moved damaged checkpoint %d to %s", step, destination)
+        self._manager.reload()
+
+
+def _short(error: BaseException) -> str:
+    """An error's first line, shortened: Orbax messages can run to hundreds of lines."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def restore_gan(workdir: str, step: int | None = None) -> tuple[GAN, GANState, int]:
-    """Rebuilds a run's GAN from its saved config and restores its state.
+    """Rebuilds a run's GAN from its saved config and restores its newest good state.
+
+    Read-only: safe beside a process that is training in `workdir`.
 
     Args:
       workdir: the run's directory (holding `checkpoints/`).
-      step: which checkpoint; None for the latest.
+      step: which checkpoint; None for the newest that verifies.
 
     Returns:
       (gan, state, step).
@@ -139,8 +332,8 @@ def restore_gan(workdir: str, step: int | None = None) -> tuple[GAN, GANState, i
     directory = checkpoint_dir(workdir)
     if not os.path.isdir(directory):
         raise NoCheckpointError(f"no checkpoints directory in {os.path.abspath(workdir)}")
-    with Checkpoints(directory) as checkpoints:
-        config = checkpoints.restore_config(step)
-        gan = build_gan(config)
-        state = checkpoints.restore(gan, step)
-    return gan, state, int(state.step)
+    with Checkpoints(directory, read_only=True) as checkpoints:
+        restored = checkpoints.restore_latest(step=step)
+    if restored is None:
+        raise NoCheckpointError(f"no checkpoint in {directory}")
+    return build_gan(restored.config), restored.state, restored.step

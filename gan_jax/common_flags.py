@@ -14,7 +14,13 @@ from typing import Any
 
 from absl import app, flags, logging
 
-from gan_jax.errors import UserError
+from gan_jax import interrupts
+from gan_jax.errors import Interrupted, UserError
+
+# Commands import this module first, before JAX: from here on SIGINT and SIGTERM end
+# the process in one line (or, while training, stop it with a checkpoint), even
+# during the imports and compilation of start-up.
+interrupts.install()
 
 WORKDIR = flags.DEFINE_string(
     "workdir", None, "Run directory (checkpoints, metrics, samples); rerunning resumes it."
@@ -46,6 +52,12 @@ NUM_GRID_SAMPLES = flags.DEFINE_integer(
 )
 SAMPLE_EVERY_EPOCHS = flags.DEFINE_integer(
     "sample_every_epochs", 1, "Write the sample grid and loss plot every this many epochs."
+)
+START_OVER = flags.DEFINE_bool(
+    "start_over",
+    False,
+    "Move the run already in --workdir aside (to <workdir>/replaced_<time>/) and train "
+    "from scratch, instead of resuming it.",
 )
 
 # Evaluation: the `gan_jax.evaluate` command and scoring during training.
@@ -127,7 +139,9 @@ def train(config: Any) -> Any:
     """Trains `config` in `--workdir` with the `--eval_every_epochs` hooks; the final state."""
     from gan_jax.train import train_and_evaluate
 
-    return train_and_evaluate(config, WORKDIR.value, epoch_hooks=epoch_hooks(config))
+    return train_and_evaluate(
+        config, WORKDIR.value, epoch_hooks=epoch_hooks(config), start_over=START_OVER.value
+    )
 
 
 def set_defaults(**defaults: Any) -> None:
@@ -145,6 +159,9 @@ def positive(*names: str) -> None:
 def run(main: Callable[[Sequence[str]], None], max_args: int = 0) -> None:
     """`app.run(main)`, turning the errors a user can cause into one line and exit code 1.
 
+    SIGINT and SIGTERM end the process with one line and status 128 + signal number
+    (130, 143); a training run first saves a checkpoint (see `gan_jax.interrupts`).
+
     Args:
       main: called with argv.
       max_args: positional arguments `main` accepts (more is a usage error).
@@ -159,8 +176,10 @@ def run(main: Callable[[Sequence[str]], None], max_args: int = 0) -> None:
         except (UserError, FloatingPointError) as error:
             logging.flush()
             sys.exit(f"error: {error}")
-        except KeyboardInterrupt:
-            sys.exit("interrupted (a checkpoint of the last completed steps was saved)")
+        except Interrupted as stop:
+            logging.flush()
+            sys.stderr.write(f"{stop}\n")
+            sys.exit(128 + stop.signum)
 
     app.run(guarded)
 

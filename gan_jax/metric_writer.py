@@ -1,10 +1,12 @@
 """Training metrics to `metrics.jsonl` (one JSON object per line) and TensorBoard.
 
-TensorBoard event files are written with tensorboardX, which needs no
-TensorFlow (flax.metrics.tensorboard and clu import it).
+Every line is strict JSON: a non-finite number (NaN, +-Infinity; a score such as
+an FID can be one) is written as null. TensorBoard event files are written with
+tensorboardX, which needs no TensorFlow (flax.metrics.tensorboard and clu import it).
 """
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -17,8 +19,14 @@ def read_metrics(path: str) -> list[dict[str, Any]]:
     """The records of a metrics.jsonl file (empty if it does not exist)."""
     if not os.path.exists(path):
         return []
+    records = []
     with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+        for line in f:
+            if not line.endswith("\n"):
+                break  # The last line of a process killed while writing it.
+            if line.strip():
+                records.append(json.loads(line))
+    return records
 
 
 class MetricWriter:
@@ -26,14 +34,18 @@ class MetricWriter:
 
     On a resumed run, records past the restored step are dropped first: they
     belong to training that the checkpoint does not contain and will be redone.
+    That rewrite goes through a temporary file and a rename, so a kill cannot
+    truncate the file.
     """
 
     def __init__(self, workdir: str, *, resume_step: int):
         os.makedirs(workdir, exist_ok=True)
         self.path = os.path.join(workdir, "metrics.jsonl")
         kept = [r for r in read_metrics(self.path) if r.get("step", 0) <= resume_step]
-        with open(self.path, "w") as f:
-            f.writelines(json.dumps(r) + "\n" for r in kept)
+        temporary = self.path + ".tmp"
+        with open(temporary, "w") as f:
+            f.writelines(_dumps(r) + "\n" for r in kept)
+        os.replace(temporary, self.path)
         self.records = kept
         self._tensorboard = SummaryWriter(os.path.join(workdir, "tensorboard"))
 
@@ -42,7 +54,7 @@ class MetricWriter:
         record = {k: _plain(v) for k, v in record.items()}
         self.records.append(record)
         with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(_dumps(record) + "\n")
         for name, value in record.items():
             if name not in ("step", "epoch") and isinstance(value, int | float):
                 # Names that carry their own prefix ('eval/fid') keep it.
@@ -60,7 +72,18 @@ class MetricWriter:
 
 
 def _plain(value: Any) -> Any:
-    # JSON needs Python numbers, not NumPy/JAX scalars.
+    # JSON needs Python numbers, not NumPy/JAX scalars, and has no NaN or Infinity.
     if isinstance(value, np.ndarray | np.generic) or hasattr(value, "item"):
-        return np.asarray(value).item()
+        value = np.asarray(value)
+        value = value.item() if value.ndim == 0 else value.tolist()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
     return value
+
+
+def _dumps(record: Mapping[str, Any]) -> str:
+    return json.dumps({k: _plain(v) for k, v in record.items()}, allow_nan=False)

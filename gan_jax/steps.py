@@ -259,7 +259,12 @@ def default_loop(gan: GAN) -> str:
 
 
 def make_run_steps(
-    gan: GAN, num_examples: int, steps_per_epoch: int, max_steps: int, loop: str | None = None
+    gan: GAN,
+    num_examples: int,
+    steps_per_epoch: int,
+    max_steps: int,
+    loop: str | None = None,
+    should_stop: Callable[[], object] | None = None,
 ) -> Callable[[GANState, TrainingData, jax.Array], tuple[GANState, Metrics]]:
     """Builds the function that runs up to `max_steps` training steps per call.
 
@@ -272,10 +277,14 @@ def make_run_steps(
         step from Python (see `default_loop`, the default). Both run the same steps on
         the same data: bit-identical for MLPs on CPU, equal to float32 rounding for
         conv nets (XLA:CPU picks other conv algorithms inside a loop).
+      should_stop: the host loop asks it before each step and ends the call early
+        when it returns something true (a pending SIGTERM, say); the device loop
+        always runs its `num_steps`.
 
     Returns:
       `run(state, data, num_steps) -> (state, metrics)`. `metrics[name][i]` is step
-      i's value for i < num_steps (entries past num_steps are zero). With the device
+      i's value for i below the steps actually run (`state.step` tells how many;
+      entries past them are zero). With the device
       loop `num_steps` (<= max_steps) is traced, so every call reuses one compilation.
       The state argument is donated.
     """
@@ -338,7 +347,9 @@ def make_run_steps(
             raise ValueError(f"num_steps must be in [1, {max_steps}], got {num_steps}")
         order = start_order(state)
         history = []
-        for _ in range(num_steps):
+        for i in range(num_steps):
+            if i and should_stop is not None and should_stop():
+                break
             state, order, metrics = jitted_step(state, data, order)
             history.append(metrics)
         return state, stack(history)

@@ -21,7 +21,8 @@ import numpy as np
 import tqdm
 from absl import logging
 
-from gan_jax import viz
+from gan_jax import errors, interrupts, resume, viz
+from gan_jax import workdir as workdir_lib
 from gan_jax.checkpoint import Checkpoints, checkpoint_dir
 from gan_jax.config import Config, to_dict
 from gan_jax.data.pipeline import TrainingData, load_training_data, unscale
@@ -112,37 +113,34 @@ def write_samples(
         viz.save_image_grid(path, np.asarray(unscale(samples, config.data.scaling)), num_cols)
 
 
-def _restore_or_create(checkpoints: Checkpoints, gan: GAN, config: Config) -> tuple[GANState, bool]:
-    if checkpoints.latest_step() is None:
-        return create_state(gan, config.seed), False
-    saved = checkpoints.restore_config()
-    changed = _changed_fields(to_dict(saved), to_dict(config))
-    if changed:
-        logging.warning("resuming with changed settings: %s", ", ".join(changed))
-    state = checkpoints.restore(gan)
-    logging.info("resumed from step %d in %s", int(state.step), checkpoints.directory)
-    return state, True
-
-
-def _changed_fields(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
-    changed = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, Mapping) and isinstance(b, Mapping):
-            changed += _changed_fields(a, b, f"{prefix}{key}.")
-        elif a != b:
-            changed.append(f"{prefix}{key}: {a} -> {b}")
-    return changed
-
-
 class _EpochRecords:
-    """Cuts the per-step metrics of dispatches into one record per epoch."""
+    """Cuts the per-step metrics of dispatches into one record per epoch.
 
-    def __init__(self, schedule: Schedule, batch_size: int, step: int):
+    The values of the epoch in progress (`pending`) go into every checkpoint, so a
+    run resumed mid-epoch averages exactly the values an unbroken run averages.
+    """
+
+    def __init__(
+        self,
+        schedule: Schedule,
+        batch_size: int,
+        step: int,
+        pending: Mapping[str, np.ndarray] | None = None,
+    ):
         self.schedule = schedule
         self.batch_size = batch_size
-        self.start_step = step  # the step that the first pending value belongs after
-        self.pending: dict[str, np.ndarray] = {}
+        pending = dict(pending or {})
+        expected = step % schedule.steps_per_epoch
+        if pending and len(pending.get("_seconds", ())) != expected:
+            logging.warning(
+                "the checkpoint's partial-epoch metrics do not fit step %d; "
+                "this epoch's record will average the resumed steps only",
+                step,
+            )
+            pending = {}
+        # The step that the first pending value belongs after.
+        self.start_step = step - len(pending.get("_seconds", ()))
+        self.pending: dict[str, np.ndarray] = pending
 
     def add(self, metrics: Mapping[str, np.ndarray], seconds: float) -> list[dict[str, Any]]:
         """Adds one dispatch's metrics; returns the records of the epochs it completed."""
@@ -169,13 +167,31 @@ class _EpochRecords:
         return records
 
 
-def _check_finite(history: Mapping[str, np.ndarray], step: int) -> None:
-    for name in ("loss_d", "loss_g"):
-        if not np.all(np.isfinite(history[name])):
-            raise FloatingPointError(
-                f"{name} became non-finite before step {step}; the run diverged "
-                "(the last checkpoint is kept)"
+def _nonfinite_report(
+    metrics: Mapping[str, np.ndarray], state: GANState, first_step: int
+) -> str | None:
+    """What went non-finite in a dispatch that began after `first_step`, or None."""
+    finite = np.all([np.isfinite(values) for values in metrics.values()], axis=0)
+    if not finite.all():
+        i = int(np.argmin(finite))
+        bad = [name for name, values in metrics.items() if not np.isfinite(values[i])]
+        values = ", ".join(f"{name} = {metrics[name][i]}" for name in bad)
+        return f"at step {first_step + i + 1}: {values}"
+    if _all_finite(state):
+        return None
+    for path, leaf in jax.tree_util.tree_leaves_with_path(state):
+        if jnp.issubdtype(leaf.dtype, jnp.floating) and not np.all(np.isfinite(leaf)):
+            return (
+                f"by step {int(state.step)}: the state's {jax.tree_util.keystr(path)} "
+                "holds non-finite values"
             )
+    return None
+
+
+@jax.jit
+def _all_finite(state: GANState) -> jax.Array:
+    leaves = [x for x in jax.tree.leaves(state) if jnp.issubdtype(x.dtype, jnp.floating)]
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
 
 def _next_stop(step: int, schedule: Schedule, config: Config) -> int:
@@ -207,9 +223,19 @@ def _log_record(record: Mapping[str, Any], num_epochs: int) -> None:
 
 
 def train_and_evaluate(
-    config: Config, workdir: str, *, epoch_hooks: Sequence[EpochHook] = ()
+    config: Config,
+    workdir: str,
+    *,
+    epoch_hooks: Sequence[EpochHook] = (),
+    start_over: bool = False,
 ) -> GANState:
     """Trains (or resumes training) `config` in `workdir` and returns the final state.
+
+    What a run survives (see the README): SIGINT/SIGTERM stop it between steps with
+    a checkpoint (`gan_jax.errors.Interrupted`); damaged checkpoints are skipped; a
+    non-finite value stops it without saving (`DivergedError`); a full disk stops it
+    with the older checkpoints intact (`DiskFullError`); a second writer on the same
+    workdir is refused; changed settings are applied or refused (`gan_jax.resume`).
 
     Args:
       config: the run.
@@ -217,102 +243,213 @@ def train_and_evaluate(
         there is resumed.
       epoch_hooks: called at each sampling epoch (every `config.sample_every_epochs`);
         what they return is added to that epoch's metrics record.
+      start_over: move a previous run in `workdir` aside (to `replaced_<time>/`)
+        instead of resuming it.
 
     Returns:
       The final training state.
     """
-    host_data = load_training_data(config.data, config.seed)
-    num_examples = len(host_data.examples)
-    schedule = make_schedule(config, num_examples)
-    if config.sample_every_epochs <= 0:
-        raise ConfigError(f"sample_every_epochs must be positive, got {config.sample_every_epochs}")
-    gan = build_gan(config)
-    _check_data(gan, host_data)
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-        json.dump(to_dict(config), f, indent=2)
+    with interrupts.deferred():
+        interrupts.raise_if_requested("before training started: nothing to save yet")
+        workdir = workdir_lib.prepare(workdir)
+        with workdir_lib.WorkdirLock(workdir):
+            if start_over:
+                moved = resume.move_run_aside(workdir, keep=(workdir_lib.LOCK_NAME,))
+                if moved:
+                    logging.warning("--start_over: moved the previous run to %s", moved)
+            try:
+                return _Training(config, workdir, epoch_hooks).run()
+            except OSError as error:
+                if errors.is_out_of_space(error):
+                    raise _disk_full(workdir, error) from None
+                raise
 
-    checkpoints = Checkpoints(checkpoint_dir(workdir), max_to_keep=config.keep_checkpoints)
-    state, resumed = _restore_or_create(checkpoints, gan, config)
-    step = int(state.step)
-    data = jax.device_put(
-        TrainingData(host_data.examples, host_data.labels if config.num_classes else None)
-    )
-    writer = MetricWriter(workdir, resume_step=step)
-    run_steps = make_run_steps(
-        gan,
-        num_examples,
-        schedule.steps_per_epoch,
-        max_steps=min(config.steps_per_dispatch, schedule.total_steps),
-    )
-    grid_z, grid_labels, grid_cols = grid_inputs(config)
-    real_points = host_data.examples[:100] if host_data.examples.ndim == 2 else None
-    records = _EpochRecords(schedule, config.batch_size, step)
 
-    logging.info(
-        "%s: %d examples, %d steps/epoch, %d epochs (%d steps), %s",
-        config.experiment,
-        num_examples,
-        schedule.steps_per_epoch,
-        config.num_epochs,
-        schedule.total_steps,
-        f"resuming at step {step}" if resumed else "from scratch",
+def _disk_full(workdir: str, error: BaseException) -> errors.DiskFullError:
+    steps = (
+        sorted(int(n) for n in os.listdir(checkpoint_dir(workdir)) if n.isdigit())
+        if os.path.isdir(checkpoint_dir(workdir))
+        else []
     )
-    progress = tqdm.tqdm(
-        total=schedule.total_steps,
-        initial=step,
-        unit="step",
-        dynamic_ncols=True,
-        disable=None,  # only on a terminal
+    kept = f"the newest complete checkpoint is step {steps[-1]}" if steps else "no checkpoint yet"
+    return errors.DiskFullError(
+        f"out of disk space writing to {workdir} ({str(error).splitlines()[0][:120]}); "
+        f"{kept}; free some space and rerun to resume"
     )
-    try:
-        while step < schedule.total_steps:
-            num_steps = _next_stop(step, schedule, config) - step
-            start = time.perf_counter()
-            state, metrics = run_steps(state, data, jnp.asarray(num_steps, jnp.int32))
-            metrics = {k: v[:num_steps] for k, v in jax.device_get(metrics).items()}
-            step += num_steps
-            _check_finite(metrics, step)
-            progress.update(num_steps)
-            progress.set_postfix(
-                loss_d=f"{metrics['loss_d'].mean():.3f}", loss_g=f"{metrics['loss_g'].mean():.3f}"
+
+
+class _Training:
+    """One call of `train_and_evaluate`: set-up, the dispatch loop and the stop paths."""
+
+    def __init__(self, config: Config, workdir: str, epoch_hooks: Sequence[EpochHook]):
+        self.config = config
+        self.workdir = workdir
+        self.epoch_hooks = epoch_hooks
+        self.host_data = load_training_data(config.data, config.seed)
+        self.num_examples = len(self.host_data.examples)
+        self.schedule = make_schedule(config, self.num_examples)
+        if config.sample_every_epochs <= 0:
+            raise ConfigError(
+                f"sample_every_epochs must be positive, got {config.sample_every_epochs}"
             )
-            completed = records.add(metrics, time.perf_counter() - start)
-            epoch = step // schedule.steps_per_epoch
-            sampling = step % schedule.steps_per_epoch == 0 and (
-                epoch % config.sample_every_epochs == 0 or step == schedule.total_steps
+        self.gan = build_gan(config)
+        _check_data(self.gan, self.host_data)
+        interrupts.raise_if_requested("before training started: nothing to save yet")
+
+    def _restore(self, checkpoints: Checkpoints) -> tuple[GANState, dict[str, np.ndarray]]:
+        """The newest good checkpoint with this run's settings applied, or a fresh state."""
+        restored = checkpoints.restore_latest()
+        if restored is None:
+            return create_state(self.gan, self.config.seed), {}
+        changes = resume.check_resumable(restored.config, self.config, restored.step)
+        state = restored.state
+        if changes:
+            logging.warning(
+                "resuming at step %d with changed settings: %s",
+                restored.step,
+                "; ".join(f"{k}: {a} -> {b}" for k, (a, b) in changes.items()),
             )
-            if sampling and completed:
-                for hook in epoch_hooks:
-                    completed[-1].update(hook(gan, state, epoch))
-            for record in completed:
-                writer.write(record)
-                if len(completed) <= 3 or record is completed[-1]:
-                    _log_record(record, config.num_epochs)
-            if sampling:
-                samples = np.asarray(gan.jitted_generate(state, grid_z, grid_labels))
-                write_samples(
-                    os.path.join(workdir, "samples", f"epoch_{epoch:04d}.png"),
-                    samples,
-                    config,
-                    grid_cols,
-                    real_points,
-                )
-                if samples.ndim == 4:
-                    writer.write_images(
-                        "samples", step, np.clip(unscale(samples, config.data.scaling), 0, 1)
+            state = resume.apply_optimizer_settings(self.gan, state)
+            resume.record_changes(self.workdir, restored.step, changes)
+        return state, restored.pending_metrics
+
+    def run(self) -> GANState:
+        config, workdir = self.config, self.workdir
+        checkpoints = Checkpoints(checkpoint_dir(workdir), max_to_keep=config.keep_checkpoints)
+        try:
+            state, pending = self._restore(checkpoints)
+            # Written only once the checkpoint's settings are known to fit.
+            with open(os.path.join(workdir, "config.json"), "w") as f:
+                json.dump(to_dict(config), f, indent=2)
+            return self._loop(checkpoints, state, pending)
+        finally:
+            checkpoints.close()
+
+    def _loop(
+        self,
+        checkpoints: Checkpoints,
+        state: GANState,
+        pending: Mapping[str, np.ndarray],
+    ) -> GANState:
+        config, gan, schedule, workdir = self.config, self.gan, self.schedule, self.workdir
+        step = int(state.step)
+        data = jax.device_put(
+            TrainingData(
+                self.host_data.examples, self.host_data.labels if config.num_classes else None
+            )
+        )
+        writer = MetricWriter(workdir, resume_step=step)
+        run_steps = make_run_steps(
+            gan,
+            self.num_examples,
+            schedule.steps_per_epoch,
+            max_steps=min(config.steps_per_dispatch, schedule.total_steps),
+            should_stop=interrupts.requested,
+        )
+        grid_z, grid_labels, grid_cols = grid_inputs(config)
+        examples = self.host_data.examples
+        real_points = examples[:100] if examples.ndim == 2 else None
+        records = _EpochRecords(schedule, config.batch_size, step, pending)
+        logging.info(
+            "%s: %d examples, %d steps/epoch, %d epochs (%d steps), %s",
+            config.experiment,
+            self.num_examples,
+            schedule.steps_per_epoch,
+            config.num_epochs,
+            schedule.total_steps,
+            f"resuming at step {step}" if step else "from scratch",
+        )
+        progress = tqdm.tqdm(
+            total=schedule.total_steps,
+            initial=step,
+            unit="step",
+            dynamic_ncols=True,
+            disable=None,  # only on a terminal
+        )
+        saved_step = checkpoints.latest_step()
+        try:
+            while step < schedule.total_steps:
+                interrupts.raise_if_requested("during training")
+                num_steps = _next_stop(step, schedule, config) - step
+                start = time.perf_counter()
+                new_state, metrics = run_steps(state, data, jnp.asarray(num_steps, jnp.int32))
+                num_run = int(new_state.step) - step
+                metrics = {k: v[:num_run] for k, v in jax.device_get(metrics).items()}
+                report = _nonfinite_report(metrics, new_state, step)
+                if report:
+                    raise errors.DivergedError(
+                        f"training diverged {report}; nothing past step {saved_step} was "
+                        f"saved (the newest checkpoint); lower the learning rate and rerun "
+                        "(or use --start_over)"
+                        if saved_step is not None
+                        else f"training diverged {report}; no checkpoint was saved"
                     )
-                viz.save_loss_plot(os.path.join(workdir, "losses.png"), writer.records)
-            if step % config.checkpoint_every_steps == 0 or step == schedule.total_steps:
-                checkpoints.save(step, state, config)
-    except KeyboardInterrupt:
-        # Keep what was trained: save the last completed dispatch before exiting.
-        if not any(leaf.is_deleted() for leaf in jax.tree.leaves(state)):
-            logging.warning("interrupted at step %d; saving a checkpoint", int(state.step))
-            checkpoints.save(int(state.step), state, config)
-        raise
-    finally:
-        progress.close()
-        checkpoints.close()
-        writer.close()
-    return state
+                state, step = new_state, step + num_run
+                progress.update(num_run)
+                progress.set_postfix(
+                    loss_d=f"{metrics['loss_d'].mean():.3f}",
+                    loss_g=f"{metrics['loss_g'].mean():.3f}",
+                )
+                completed = records.add(metrics, time.perf_counter() - start)
+                self._end_of_dispatch(
+                    writer, state, step, completed, grid_z, grid_labels, grid_cols, real_points
+                )
+                if step % config.checkpoint_every_steps == 0 or step == schedule.total_steps:
+                    checkpoints.save(step, state, config, records.pending)
+                    saved_step = step
+        except errors.Interrupted as stop:
+            signal = interrupts.signal_name(stop.signum)
+            if step == 0:
+                message = f"interrupted by {signal} before the first step: nothing to save yet"
+            else:
+                checkpoints.save(step, state, config, records.pending)
+                checkpoints.wait()
+                message = (
+                    f"interrupted by {signal} at step {step}: checkpoint {step} is saved in "
+                    f"{checkpoints.directory}; rerun the same command to resume"
+                )
+            raise errors.Interrupted(stop.signum, message) from None
+        finally:
+            progress.close()
+            writer.close()
+        return state
+
+    def _end_of_dispatch(
+        self,
+        writer: MetricWriter,
+        state: GANState,
+        step: int,
+        completed: list[dict[str, Any]],
+        grid_z: jax.Array,
+        grid_labels: jax.Array | None,
+        grid_cols: int,
+        real_points: np.ndarray | None,
+    ) -> None:
+        """Epoch records, hooks, the sample grid and the loss plot due at `step`."""
+        config, gan, schedule, workdir = self.config, self.gan, self.schedule, self.workdir
+        epoch = step // schedule.steps_per_epoch
+        sampling = step % schedule.steps_per_epoch == 0 and (
+            epoch % config.sample_every_epochs == 0 or step == schedule.total_steps
+        )
+        if sampling and completed:
+            for hook in self.epoch_hooks:
+                completed[-1].update(hook(gan, state, epoch))
+        for record in completed:
+            writer.write(record)
+            if len(completed) <= 3 or record is completed[-1]:
+                _log_record(record, config.num_epochs)
+        if not sampling:
+            return
+        samples = np.asarray(gan.jitted_generate(state, grid_z, grid_labels))
+        write_samples(
+            os.path.join(workdir, "samples", f"epoch_{epoch:04d}.png"),
+            samples,
+            config,
+            grid_cols,
+            real_points,
+        )
+        if samples.ndim == 4:
+            writer.write_images(
+                "samples", step, np.clip(unscale(samples, config.data.scaling), 0, 1)
+            )
+        viz.save_loss_plot(os.path.join(workdir, "losses.png"), writer.records)

@@ -28,8 +28,8 @@ def test_round_trip_restores_params_optimizer_state_step_and_key(tmp_path):
         checkpoints.save(42, state, config)
     with Checkpoints(str(tmp_path)) as checkpoints:
         assert checkpoints.latest_step() == 42
-        restored = checkpoints.restore(gan)
-        assert checkpoints.restore_config() == config
+        restored = checkpoints.restore_latest().state
+        assert checkpoints.restore_config(42) == config
     assert_same_state(restored, state)
     # The restored optimizer state is the optax structure, not plain dicts.
     assert type(restored.discriminator.opt_state) is type(state.discriminator.opt_state)
@@ -44,9 +44,9 @@ def test_keeps_last_k_and_restores_a_given_step(tmp_path):
             checkpoints.save(step, state, config)
     with Checkpoints(str(tmp_path), max_to_keep=2) as checkpoints:
         assert checkpoints.all_steps() == [20, 30]
-        assert_same_state(checkpoints.restore(gan, step=20), states[20])
+        assert_same_state(checkpoints.restore_latest(step=20).state, states[20])
         with pytest.raises(NoCheckpointError, match="step 10"):
-            checkpoints.restore(gan, step=10)
+            checkpoints.restore_latest(step=10)
 
 
 def test_latest_falls_back_past_an_unreadable_step(tmp_path):
@@ -57,7 +57,7 @@ def test_latest_falls_back_past_an_unreadable_step(tmp_path):
         checkpoints.save(2, create_state(gan, 2), config)
     shutil.rmtree(os.path.join(tmp_path, "2", "state"))
     with Checkpoints(str(tmp_path)) as checkpoints:
-        assert_same_state(checkpoints.restore(gan), create_state(gan, 1))
+        assert_same_state(checkpoints.restore_latest().state, create_state(gan, 1))
 
 
 def test_restore_gan_needs_a_checkpoint(tmp_path):

@@ -1,0 +1,58 @@
+"""Running the project's commands as a user does: real subprocesses, real signals."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GAUSSIAN = os.path.join(REPO, "experiments", "gaussian_2d.py")
+MLP_MNIST = os.path.join(REPO, "experiments", "mlp_gan_mnist.py")
+
+
+def command(target: str, *args: str) -> list[str]:
+    """argv for an experiment file or a `-m` module name (e.g. 'gan_jax.sample')."""
+    if target.endswith(".py"):
+        return [sys.executable, target, *args]
+    return [sys.executable, "-m", target, *args]
+
+
+def run(target: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        command(target, *args), cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def start(target: str, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        command(target, *args),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(predicate, timeout: float = 120, interval: float = 0.05) -> None:
+    """Polls `predicate()` until it is true; fails the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {predicate}")
+        time.sleep(interval)
+
+
+def finished_steps(workdir: str) -> list[int]:
+    """The finalised checkpoint steps on disk (what a reader would see)."""
+    directory = os.path.join(workdir, "checkpoints")
+    if not os.path.isdir(directory):
+        return []
+    return sorted(int(n) for n in os.listdir(directory) if n.isdigit())
+
+
+def interrupt(process: subprocess.Popen, signum: int = signal.SIGTERM, timeout: float = 120):
+    """Sends `signum`; returns (returncode, stdout, stderr)."""
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, out, err
