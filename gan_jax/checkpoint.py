@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
@@ -245,6 +246,7 @@ class Checkpoints:
         them aside so that training saves them anew. Raises NoCheckpointError if no
         step verifies, DamagedCheckpointError if an explicit `step` does not.
         """
+        _silence_closed_loop_noise()
         steps = self.all_steps()
         if step is not None:
             if step not in steps:
@@ -309,6 +311,33 @@ class Checkpoints:
         shutil.move(source, destination)
         logging.warning("moved damaged checkpoint %d to %s", step, destination)
         self._manager.reload()
+
+
+def _silence_closed_loop_noise() -> None:
+    """Drops the 'Event loop is closed' errors that a failed Orbax read leaves behind.
+
+    TensorStore completes a failed read's outstanding futures after Orbax has closed
+    the asyncio loop that awaited them; Python prints each as an exception with a
+    traceback, dozens of them, though nothing is wrong any more.
+    """
+    if getattr(sys.excepthook, "gan_jax_filter", False):
+        return
+
+    def benign(value: BaseException | None) -> bool:
+        return isinstance(value, RuntimeError) and str(value) == "Event loop is closed"
+
+    previous_excepthook, previous_unraisablehook = sys.excepthook, sys.unraisablehook
+
+    def excepthook(kind: Any, value: Any, traceback: Any) -> None:
+        if not benign(value):
+            previous_excepthook(kind, value, traceback)
+
+    def unraisablehook(unraisable: Any) -> None:
+        if not benign(unraisable.exc_value):
+            previous_unraisablehook(unraisable)
+
+    excepthook.gan_jax_filter = True
+    sys.excepthook, sys.unraisablehook = excepthook, unraisablehook
 
 
 def _short(error: BaseException) -> str:

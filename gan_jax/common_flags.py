@@ -174,14 +174,25 @@ def run(main: Callable[[Sequence[str]], None], max_args: int = 0) -> None:
         try:
             main(argv)
         except (UserError, FloatingPointError) as error:
-            logging.flush()
-            sys.exit(f"error: {error}")
+            _exit_now(f"error: {error}", 1)
         except Interrupted as stop:
-            logging.flush()
-            sys.stderr.write(f"{stop}\n")
-            sys.exit(128 + stop.signum)
+            _exit_now(str(stop), 128 + stop.signum)
 
     app.run(guarded)
+
+
+def _exit_now(message: str, status: int) -> None:
+    """Prints `message` and exits without interpreter teardown.
+
+    After a failed save, Orbax's background threads may still run; tearing the
+    interpreter down under them prints pages of errors. Everything of ours is
+    closed and flushed by now.
+    """
+    logging.flush()
+    sys.stdout.flush()
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+    os._exit(status)
 
 
 class _OwnInfoOnly(std_logging.Filter):
@@ -194,6 +205,11 @@ class _OwnInfoOnly(std_logging.Filter):
     )
 
     def filter(self, record: std_logging.LogRecord) -> bool:
-        return record.levelno >= std_logging.WARNING or any(
-            p in record.pathname for p in self._ours
-        )
+        ours = any(p in record.pathname for p in self._ours)
+        if not ours and record.levelno >= std_logging.ERROR:
+            if f"{os.sep}orbax{os.sep}" in record.pathname:
+                # Orbax logs a failed background save with tracebacks on each of its
+                # threads, then raises the error, which we report in one line.
+                return False
+            record.exc_info, record.exc_text = None, None
+        return record.levelno >= std_logging.WARNING or ours

@@ -259,7 +259,7 @@ def train_and_evaluate(
                     logging.warning("--start_over: moved the previous run to %s", moved)
             try:
                 return _Training(config, workdir, epoch_hooks).run()
-            except OSError as error:
+            except Exception as error:  # Orbax re-raises OSErrors as other types.
                 if errors.is_out_of_space(error):
                     raise _disk_full(workdir, error) from None
                 raise
