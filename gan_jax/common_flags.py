@@ -206,6 +206,8 @@ class _OwnInfoOnly(std_logging.Filter):
 
     def filter(self, record: std_logging.LogRecord) -> bool:
         ours = any(p in record.pathname for p in self._ours)
+        if not ours and "read only" in record.getMessage():
+            return False  # Orbax's note that a reader's manager is read-only, as asked.
         if not ours and record.levelno >= std_logging.ERROR:
             if f"{os.sep}orbax{os.sep}" in record.pathname:
                 # Orbax logs a failed background save with tracebacks on each of its

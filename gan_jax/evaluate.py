@@ -4,8 +4,11 @@
 
 Restores the checkpoint, generates samples from a fixed key, computes the metrics
 that fit the data set (see `gan_jax.evaluation`), prints them and writes
-`<workdir>/eval_<step>.json`; for images also `<workdir>/eval_<step>_nearest.png`,
-generated images (odd rows) above their nearest training images (even rows).
+`<workdir>/eval_<step>.json` (or `--out`); for images also `eval_<step>_nearest.png`
+beside it, generated images (odd rows) above their nearest training images (even rows).
+Samples are generated and scored in bounded batches, so any `--num_samples` fits in
+memory. An output path that cannot be written is reported before any scoring; should a
+write still fail, the scores have already been printed.
 
   python -m gan_jax.evaluate --real_floor [--out=floor.json]
 
@@ -25,7 +28,9 @@ from gan_jax.errors import UserError
 
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 10_000, "Generated samples per score.")
 _REAL_FLOOR = flags.DEFINE_bool("real_floor", False, "Score real MNIST instead of a checkpoint.")
-_OUT = flags.DEFINE_string("out", None, "JSON output path (default: <workdir>/eval_<step>.json).")
+_OUT = flags.DEFINE_string(
+    "out", None, "JSON output path (default: <workdir>/eval_<step>.json); image pairs beside it."
+)
 flags.register_validator("num_samples", lambda v: v > 1, message="--num_samples must be > 1")
 
 
@@ -38,25 +43,51 @@ def _summary(scores: dict) -> str:
 
 
 def _write_json(path: str, values: dict) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(values, f, indent=2)
+    """Writes `values` to `path`; on failure prints them in full first (nothing is lost).
+
+    `path`'s directory was made by `evaluation.ensure_writable`, before the scoring.
+    """
+    try:
+        with open(path, "w") as f:
+            json.dump(values, f, indent=2)
+    except OSError as error:
+        print(json.dumps(values), flush=True)
+        raise UserError(
+            f"cannot write {path}: {error.strerror}; the scores are printed on stdout"
+        ) from error
+
+
+def _write_pairs(path: str, pairs: tuple) -> None:
+    from gan_jax.evaluation import save_nearest_pairs
+
+    try:
+        save_nearest_pairs(path, *pairs)
+    except OSError as error:
+        raise UserError(f"cannot write {path}: {error.strerror}") from error
 
 
 def evaluate_checkpoint() -> None:
-    from gan_jax.evaluation import Evaluator
+    from gan_jax import evaluation
 
     workdir = common_flags.WORKDIR.value
     gan, state, step = restore_gan(workdir, common_flags.STEP.value)
-    evaluator = Evaluator(
+    out = _OUT.value or os.path.join(workdir, f"eval_{step}.json")
+    pairs_path = os.path.splitext(out)[0] + "_nearest.png"
+    # Before any scoring: a path that cannot be written must not cost a whole evaluation.
+    hint = "" if _OUT.value else " (choose another path with --out)"
+    evaluation.ensure_writable(out, hint)
+    queries = common_flags.MEMORISATION_QUERIES.value
+    if evaluation.checks_memorisation(gan.config, queries):
+        evaluation.ensure_writable(pairs_path, hint)
+    evaluator = evaluation.Evaluator(
         gan.config,
         num_samples=_NUM_SAMPLES.value,
         seed=common_flags.SEED.value,
         data_dir=common_flags.DATA_DIR.value or gan.config.data.data_dir,
         classifier_dir=common_flags.CLASSIFIER_DIR.value,
-        memorisation_queries=common_flags.MEMORISATION_QUERIES.value,
+        memorisation_queries=queries,
     )
-    scores = evaluator(gan, state, os.path.join(workdir, f"eval_{step}_nearest.png"))
+    scores, pairs = evaluator.scores_and_pairs(gan, state)
     result = {
         "experiment": gan.config.experiment,
         "step": step,
@@ -64,22 +95,26 @@ def evaluate_checkpoint() -> None:
         "seed": common_flags.SEED.value,
         **scores,
     }
-    out = _OUT.value or os.path.join(workdir, f"eval_{step}.json")
+    print(f"{gan.config.experiment} step {step}: {_summary(scores)}", flush=True)
     _write_json(out, result)
-    print(f"{gan.config.experiment} step {step}: {_summary(scores)}")
     print(f"wrote {out}")
+    if pairs is not None:
+        _write_pairs(pairs_path, pairs)
+        print(f"wrote {pairs_path}")
 
 
 def evaluate_real_floor() -> None:
-    from gan_jax.evaluation import real_mnist_floor
+    from gan_jax import evaluation
 
-    scores = real_mnist_floor(
+    if _OUT.value:
+        evaluation.ensure_writable(_OUT.value)
+    scores = evaluation.real_mnist_floor(
         data_dir=common_flags.DATA_DIR.value,
         classifier_dir=common_flags.CLASSIFIER_DIR.value,
         memorisation_queries=common_flags.MEMORISATION_QUERIES.value,
         seed=common_flags.SEED.value,
     )
-    print(f"real MNIST: {_summary(scores)}")
+    print(f"real MNIST: {_summary(scores)}", flush=True)
     if _OUT.value:
         _write_json(_OUT.value, scores)
         print(f"wrote {_OUT.value}")

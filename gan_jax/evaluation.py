@@ -10,11 +10,15 @@
 - Any image set: Foster's memorisation check, the mean absolute pixel difference
   (L1) between generated images and their nearest training images.
 
-Samples come from a fixed key, so a checkpoint always gets the same score. The
-`python -m gan_jax.evaluate` command and the `--eval_every_epochs` training hook
-both go through `Evaluator`.
+Samples come from a fixed key, so a checkpoint always gets the same score. They are
+generated and scored `GENERATION_BATCH` at a time into running sums (feature moments,
+per-split inception sums, class counts), so memory does not grow with the number of
+samples. The `python -m gan_jax.evaluate` command and the `--eval_every_epochs` training
+hook both go through `Evaluator`.
 """
 
+import os
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import jax
@@ -25,10 +29,109 @@ from gan_jax import viz
 from gan_jax.config import Config
 from gan_jax.data import gaussian
 from gan_jax.data.pipeline import load_training_data, unscale
+from gan_jax.errors import UserError
 from gan_jax.metrics import class_coverage, frechet, inception_score
-from gan_jax.metrics.gaussian import fit_gaussian, wasserstein2_gaussian
+from gan_jax.metrics.gaussian import wasserstein2_gaussian
 from gan_jax.metrics.nearest_neighbour import nearest_neighbours_l1
 from gan_jax.state import GAN, GANState, sample_latents
+
+# Samples per generator (and scoring) call: bounds memory whatever the sample count.
+GENERATION_BATCH = 5000
+# Latents are drawn this many rows at a time (see `latent_batches`): at most a few tens of
+# MB, and as many as any default count (evaluate's 10,000, the Gaussian fit's 100,000) so
+# those stay one draw.
+LATENT_CHUNK = 100_000
+# Splits of the inception score, as in Salimans et al.'s reference code.
+INCEPTION_SPLITS = 10
+
+LabelsOf = Callable[[int, int], np.ndarray | None]
+
+
+def ensure_writable(path: str, hint: str = "") -> None:
+    """Raises a one-line `UserError` unless a file can be written at `path`.
+
+    Creates the missing directories, as the writers do. Checked by opening the file, the
+    only test that ACLs, read-only mounts and root (who ignores mode bits) all answer
+    truthfully; a file that did not exist is removed again.
+
+    Args:
+      path: the file to be written.
+      hint: appended to the message (e.g. which flag chooses another path).
+    """
+    path = os.path.abspath(path)
+    if os.path.isdir(path):
+        raise UserError(f"cannot write {path}: it is a directory{hint}")
+    parent = os.path.dirname(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise UserError(f"cannot write {path}: {parent} is a file, not a directory{hint}")
+    existed = os.path.exists(path)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "ab"):
+            pass
+    except OSError as error:
+        raise UserError(f"cannot write {path}: {error.strerror}{hint}") from error
+    if not existed:
+        os.remove(path)
+
+
+def latent_batches(
+    key: jax.Array, num_samples: int, config: Config, batch_size: int = GENERATION_BATCH
+) -> Iterator[tuple[int, jax.Array]]:
+    """The latents of `num_samples` samples, as (first row, z) batches of <= `batch_size` rows.
+
+    Rows [c * LATENT_CHUNK, (c + 1) * LATENT_CHUNK) are one draw, with `key` itself for
+    chunk 0 and `fold_in(key, c)` after it: memory stays bounded for any count, and up to
+    LATENT_CHUNK samples the latents are exactly `sample_latents(key, num_samples)`.
+    """
+    for chunk_start in range(0, num_samples, LATENT_CHUNK):
+        chunk = chunk_start // LATENT_CHUNK
+        chunk_key = jax.random.fold_in(key, chunk) if chunk else key
+        z = sample_latents(chunk_key, min(LATENT_CHUNK, num_samples - chunk_start), config)
+        for offset in range(0, len(z), batch_size):
+            yield chunk_start + offset, z[offset : offset + batch_size]
+
+
+def generate_batch(
+    gan: GAN, state: GANState, z: jax.Array, labels: Any, num_rows: int
+) -> np.ndarray:
+    """G's outputs for z (and labels), padded to `num_rows` rows so every call has one shape.
+
+    One shape means one compilation of the generator for any sample count.
+    """
+    count = len(z)
+    y = None if labels is None else jnp.asarray(labels, jnp.int32)
+    if count < num_rows:
+        z = jnp.concatenate([z, jnp.zeros((num_rows - count, z.shape[1]), z.dtype)])
+        if y is not None:
+            y = jnp.concatenate([y, jnp.zeros((num_rows - count,), jnp.int32)])
+    return np.asarray(gan.jitted_generate(state, z, y))[:count]
+
+
+def generated_batches(
+    gan: GAN,
+    state: GANState,
+    num_samples: int,
+    key: jax.Array,
+    labels_of: LabelsOf | None = None,
+    batch_size: int = GENERATION_BATCH,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """G's outputs (inference mode) for `latent_batches`, as (first row, samples) batches.
+
+    Args:
+      gan, state: the generator.
+      num_samples: how many samples in all.
+      key: the latents' key.
+      labels_of: `labels_of(start, count)` gives the labels of rows [start, start + count)
+        (None: an unconditional GAN).
+      batch_size: rows per generator call.
+    """
+    batch_size = min(batch_size, num_samples)
+    for start, z in latent_batches(key, num_samples, gan.config, batch_size):
+        labels = None if labels_of is None else labels_of(start, len(z))
+        yield start, generate_batch(gan, state, z, labels, batch_size)
 
 
 def generate_samples(
@@ -37,28 +140,38 @@ def generate_samples(
     num_samples: int,
     key: jax.Array,
     labels: np.ndarray | None = None,
-    batch_size: int = 5000,
+    batch_size: int = GENERATION_BATCH,
 ) -> np.ndarray:
-    """G's outputs (inference mode) for latents drawn with `key`, in batches."""
-    z = sample_latents(key, num_samples, gan.config)
-    batches = []
-    for start in range(0, num_samples, batch_size):
-        y = None if labels is None else jnp.asarray(labels[start : start + batch_size])
-        batches.append(np.asarray(gan.jitted_generate(state, z[start : start + batch_size], y)))
-    return np.concatenate(batches)
+    """G's outputs (inference mode) for latents drawn with `key`, in one array.
+
+    For counts that fit in memory; `generated_batches` streams any count.
+    """
+    labels_of = None if labels is None else (lambda start, n: labels[start : start + n])
+    return np.concatenate(
+        [x for _, x in generated_batches(gan, state, num_samples, key, labels_of, batch_size)]
+    )
 
 
-def balanced_labels(config: Config, num_samples: int) -> np.ndarray | None:
-    """Class labels 0, 1, ..., K-1, 0, 1, ... for a conditional GAN; None otherwise."""
+def balanced_labels(config: Config, num_samples: int, start: int = 0) -> np.ndarray | None:
+    """Class labels 0, 1, ..., K-1, 0, 1, ... for a conditional GAN; None otherwise.
+
+    Rows [start, start + num_samples) of that sequence, for scoring in batches.
+    """
     if not config.num_classes:
         return None
-    return (np.arange(num_samples) % config.num_classes).astype(np.int32)
+    return ((start + np.arange(num_samples)) % config.num_classes).astype(np.int32)
 
 
 def gaussian_fit(gan: GAN, state: GANState, num_samples: int, key: jax.Array) -> dict[str, Any]:
-    """The Gaussian fitted to G's 2-D samples, the data's target, and the W2 between them."""
-    samples = generate_samples(gan, state, num_samples, key)
-    mean, cov = fit_gaussian(samples)
+    """The Gaussian fitted to G's 2-D samples, the data's target, and the W2 between them.
+
+    The fit is accumulated batch by batch (`frechet.Moments`): memory is independent of
+    `num_samples`.
+    """
+    moments = None
+    for _, points in generated_batches(gan, state, num_samples, key):
+        moments = frechet.merge_moments(moments, frechet.batch_moments(points))
+    mean, cov = frechet.moments_statistics(moments)
     target_mean, target_cov = gaussian.target_moments(
         **{k: v for k, v in gan.config.data.kwargs.items() if k in ("matrix", "offset")}
     )
@@ -72,6 +185,62 @@ def gaussian_fit(gan: GAN, state: GANState, num_samples: int, key: jax.Array) ->
     }
 
 
+def streamed_classifier_scores(
+    classifier_params: Any,
+    batches: Iterable[tuple[np.ndarray, np.ndarray | None]],
+    num_samples: int,
+    reference_statistics: tuple[np.ndarray, np.ndarray],
+) -> dict[str, Any]:
+    """MNIST-classifier metrics of image batches in [0, 1], in memory independent of the count.
+
+    Each batch only updates running sums: the features' `frechet.Moments`, the inception
+    score's per-split sums (its 10 splits cut the whole sequence, as `inception_score` does),
+    the predicted-class counts and the number of correctly classified requested labels.
+
+    Args:
+      classifier_params: the MNIST classifier.
+      batches: (images, requested labels or None) in sample order, `num_samples` images in all.
+      num_samples: the total number of images.
+      reference_statistics: (mean, cov) of the real data's features.
+
+    Returns:
+      fid, inception_score(_std), covered_classes, class_histogram, and label_accuracy when
+      the batches carry requested labels.
+    """
+    from gan_jax.metrics.mnist_classifier import NUM_CLASSES, classifier_outputs
+
+    moments = None
+    splits = inception_score.empty_split_sums(
+        num_samples, NUM_CLASSES, min(INCEPTION_SPLITS, num_samples)
+    )
+    class_counts = np.zeros(NUM_CLASSES, np.int64)
+    correct, labelled, start = 0, 0, 0
+    for images, requested in batches:
+        features, logits = classifier_outputs(classifier_params, images)
+        moments = frechet.merge_moments(moments, frechet.batch_moments(features))
+        splits = inception_score.add_to_splits(splits, jax.nn.softmax(logits), start)
+        predicted = np.argmax(logits, axis=-1)
+        class_counts += np.bincount(predicted, minlength=NUM_CLASSES)
+        if requested is not None:
+            correct += int(np.sum(predicted == requested))
+            labelled += len(requested)
+        start += len(images)
+    score, score_std = inception_score.inception_score_from_sums(splits)
+    histogram = class_counts / start
+    scores = {
+        "fid": frechet.frechet_distance(
+            *frechet.moments_statistics(moments), *reference_statistics
+        ),
+        "inception_score": score,
+        "inception_score_std": score_std,
+        "covered_classes": class_coverage.covered_classes(histogram),
+        "class_histogram": histogram.round(4).tolist(),
+    }
+    if labelled:
+        scores["label_accuracy"] = correct / labelled
+    return scores
+
+
 def classifier_scores(
     classifier_params: Any,
     images: np.ndarray,
@@ -79,23 +248,9 @@ def classifier_scores(
     requested_labels: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """MNIST-classifier metrics of images in [0, 1] against real-data feature statistics."""
-    from gan_jax.metrics.mnist_classifier import classifier_outputs
-
-    features, logits = classifier_outputs(classifier_params, images)
-    mean, cov = frechet.feature_statistics(features)
-    score, score_std = inception_score.inception_score(jax.nn.softmax(logits), num_splits=10)
-    predicted = np.argmax(logits, axis=-1)
-    histogram = class_coverage.class_histogram(predicted, logits.shape[-1])
-    scores = {
-        "fid": frechet.frechet_distance(mean, cov, *reference_statistics),
-        "inception_score": score,
-        "inception_score_std": score_std,
-        "covered_classes": class_coverage.covered_classes(histogram),
-        "class_histogram": histogram.round(4).tolist(),
-    }
-    if requested_labels is not None:
-        scores["label_accuracy"] = class_coverage.label_accuracy(predicted, requested_labels)
-    return scores
+    return streamed_classifier_scores(
+        classifier_params, [(images, requested_labels)], len(images), reference_statistics
+    )
 
 
 def save_nearest_pairs(
@@ -106,6 +261,11 @@ def save_nearest_pairs(
     for start in range(0, len(queries), num_cols):
         rows += [queries[start : start + num_cols], neighbours[start : start + num_cols]]
     viz.save_image_grid(path, np.concatenate(rows), min(num_cols, len(queries)))
+
+
+def checks_memorisation(config: Config, memorisation_queries: int) -> bool:
+    """Whether an `Evaluator` of `config` runs the nearest-neighbour check (images only)."""
+    return config.data.name != "gaussian_2d" and memorisation_queries > 0
 
 
 class Evaluator:
@@ -160,13 +320,26 @@ class Evaluator:
             self._reference = params, frechet.feature_statistics(features)
         return self._reference
 
+    def image_batches(
+        self, gan: GAN, state: GANState, num_samples: int
+    ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """(examples mapped to [0, 1], requested labels or None) in `GENERATION_BATCH`es.
+
+        Conditional GANs get `balanced_labels`; 2-D points are yielded as they are.
+        """
+        config = gan.config
+        labels_of = lambda start, n: balanced_labels(config, n, start)  # None: unconditional
+        for start, samples in generated_batches(gan, state, num_samples, self.key, labels_of):
+            labels = balanced_labels(config, len(samples), start)
+            if samples.ndim == 2:
+                yield samples, labels
+            else:
+                unit = np.asarray(unscale(samples, config.data.scaling))
+                yield np.clip(unit, 0.0, 1.0), labels
+
     def images(self, gan: GAN, state: GANState, num_samples: int) -> np.ndarray:
-        """Generated examples mapped to [0, 1] (points are returned as they are)."""
-        labels = balanced_labels(gan.config, num_samples)
-        samples = generate_samples(gan, state, num_samples, self.key, labels)
-        if samples.ndim == 2:
-            return samples
-        return np.clip(np.asarray(unscale(samples, gan.config.data.scaling)), 0.0, 1.0)
+        """Generated examples mapped to [0, 1] (points are returned as they are), in one array."""
+        return np.concatenate([x for x, _ in self.image_batches(gan, state, num_samples)])
 
     def nearest_neighbours(
         self, gan: GAN, state: GANState
@@ -179,35 +352,52 @@ class Evaluator:
         neighbours = np.asarray(train[indices], np.float32) / 255.0
         return queries, neighbours, np.asarray(distances) / 255.0
 
+    @property
+    def checks_memorisation(self) -> bool:
+        """Whether scores include the nearest-neighbour check (and so have image pairs)."""
+        return checks_memorisation(self.config, self.memorisation_queries)
+
+    def memorisation_and_pairs(
+        self, gan: GAN, state: GANState
+    ) -> tuple[dict[str, float], tuple[np.ndarray, np.ndarray]]:
+        """Foster's check, mean and min L1 of generated images to their nearest training
+        image, and the (generated, nearest) image pairs for `save_nearest_pairs`."""
+        queries, neighbours, distances = self.nearest_neighbours(gan, state)
+        scores = {"nn_l1_mean": float(distances.mean()), "nn_l1_min": float(distances.min())}
+        return scores, (queries, neighbours)
+
     def memorisation(
         self, gan: GAN, state: GANState, pairs_path: str | None = None
     ) -> dict[str, float]:
-        """Foster's check: mean and min L1 of generated images to their nearest training image.
-
-        Writes the image pairs to `pairs_path` (a PNG) when one is given.
-        """
-        queries, neighbours, distances = self.nearest_neighbours(gan, state)
+        """Foster's check (see `memorisation_and_pairs`); the pairs go to `pairs_path` if given."""
+        scores, pairs = self.memorisation_and_pairs(gan, state)
         if pairs_path:
-            save_nearest_pairs(pairs_path, queries, neighbours)
-        return {"nn_l1_mean": float(distances.mean()), "nn_l1_min": float(distances.min())}
+            save_nearest_pairs(pairs_path, *pairs)
+        return scores
 
-    def __call__(self, gan: GAN, state: GANState, pairs_path: str | None = None) -> dict[str, Any]:
-        """Every metric that fits the config's data set (see `memorisation` for `pairs_path`)."""
+    def scores_and_pairs(
+        self, gan: GAN, state: GANState
+    ) -> tuple[dict[str, Any], tuple[np.ndarray, np.ndarray] | None]:
+        """Every metric that fits the config's data set, and the memorisation check's image
+        pairs (None without that check), so that a caller can report the scores first."""
         if self.config.data.name == "gaussian_2d":
-            return gaussian_fit(gan, state, self.num_samples, self.key)
+            return gaussian_fit(gan, state, self.num_samples, self.key), None
         scores: dict[str, Any] = {}
         if self.config.data.name == "mnist":
             params, reference = self._mnist_reference()
-            scores.update(
-                classifier_scores(
-                    params,
-                    self.images(gan, state, self.num_samples),
-                    reference,
-                    balanced_labels(gan.config, self.num_samples),
-                )
-            )
-        if self.memorisation_queries:
-            scores.update(self.memorisation(gan, state, pairs_path))
+            batches = self.image_batches(gan, state, self.num_samples)
+            scores.update(streamed_classifier_scores(params, batches, self.num_samples, reference))
+        pairs = None
+        if self.checks_memorisation:
+            memorisation, pairs = self.memorisation_and_pairs(gan, state)
+            scores.update(memorisation)
+        return scores, pairs
+
+    def __call__(self, gan: GAN, state: GANState, pairs_path: str | None = None) -> dict[str, Any]:
+        """Every metric that fits the config's data set; image pairs go to `pairs_path`."""
+        scores, pairs = self.scores_and_pairs(gan, state)
+        if pairs_path and pairs is not None:
+            save_nearest_pairs(pairs_path, *pairs)
         return scores
 
     def epoch_hook(self, every_epochs: int):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -159,3 +160,68 @@ def test_errors_are_one_line(mnist_workdirs, tmp_path):
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: no MNIST classifier") and "train_classifier" in last
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, start: str) -> str:
+    """rc 1, no traceback, and one `error:` line, the last on stderr; returns that line."""
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and result.stderr.strip().splitlines()[-1] == errors[0]
+    assert errors[0].startswith(start), errors[0]
+    return errors[0]
+
+
+def test_large_num_samples_is_scored_in_batches(gaussian_workdir, tmp_path):
+    # 2,000,000 points: 400 generator calls; before streaming, one array of them all.
+    out = str(tmp_path / "many.json")
+    result = run_evaluate(f"--workdir={gaussian_workdir}", "--num_samples=2000000", f"--out={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    scores = read_json(out)
+    assert scores["num_samples"] == 2_000_000
+    assert np.all(np.linalg.eigvalsh(np.array(scores["cov"])) > 0)
+    assert np.isfinite(scores["w2"]) and scores["w2"] > 0
+
+
+def test_unwritable_out_fails_before_scoring(gaussian_workdir, tmp_path):
+    regular = tmp_path / "file.txt"
+    regular.write_text("")
+    # Paths that fail even for root (whom permission bits do not stop).
+    for out, reason in [
+        (regular / "scores.json", "is a file, not a directory"),
+        (tmp_path, "it is a directory"),
+    ]:
+        result = run_evaluate(f"--workdir={gaussian_workdir}", f"--out={out}")
+        assert reason in assert_one_line_error(result, f"error: cannot write {out}")
+        assert result.stdout == ""  # refused before any scoring
+    # The default path, <workdir>/eval_<step>.json, blocked: the message names --out.
+    workdir = shutil.copytree(gaussian_workdir, tmp_path / "run")
+    os.mkdir(workdir / "eval_150.json")
+    line = assert_one_line_error(run_evaluate(f"--workdir={workdir}"), "error: cannot write")
+    assert "eval_150.json" in line and "--out" in line
+
+
+def test_scores_are_printed_when_the_json_cannot_be_written(gaussian_workdir, tmp_path):
+    # A write that fails after the up-front check passed (a disk filling up, a directory
+    # removed meanwhile), simulated by turning the check off.
+    code = (
+        "from gan_jax import common_flags, evaluate, evaluation; "
+        "evaluation.ensure_writable = lambda *args: None; "
+        "common_flags.run(evaluate.main)"
+    )
+    regular = tmp_path / "file.txt"
+    regular.write_text("")
+    out = regular / "scores.json"
+    result = subprocess.run(
+        [sys.executable, "-c", code, f"--workdir={gaussian_workdir}", f"--out={out}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    line = assert_one_line_error(result, f"error: cannot write {out}")
+    assert "printed on stdout" in line
+    summary, full = result.stdout.strip().splitlines()
+    assert summary.startswith("gaussian_2d_test step 150: w2 ")
+    printed = json.loads(full)
+    assert printed["num_samples"] == 10_000 and np.array(printed["cov"]).shape == (2, 2)

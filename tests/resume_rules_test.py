@@ -29,6 +29,11 @@ def records_without_wall_clock(workdir):
     ]
 
 
+def read(workdir, name):
+    with open(os.path.join(workdir, name)) as f:
+        return f.read()
+
+
 def test_resuming_mid_epoch_writes_exactly_the_unbroken_records(tmp_path):
     # 10 steps an epoch, checkpoints every 7 steps: every resume point is mid-epoch.
     config = gaussian_config(num_epochs=4, checkpoint_every_steps=7, keep_checkpoints=10)
@@ -82,13 +87,11 @@ def test_a_changed_learning_rate_is_applied_and_recorded(tmp_path):
 def test_a_structural_change_is_refused_before_anything_is_written(tmp_path, change):
     workdir = str(tmp_path)
     train_and_evaluate(gaussian_config(num_epochs=1), workdir)
-    before = {
-        name: open(os.path.join(workdir, name)).read() for name in ("config.json", "metrics.jsonl")
-    }
+    before = {name: read(workdir, name) for name in ("config.json", "metrics.jsonl")}
     with pytest.raises(IncompatibleResumeError, match="cannot change mid-run"):
         train_and_evaluate(replace(gaussian_config(num_epochs=2), **change), workdir)
     for name, text in before.items():
-        assert open(os.path.join(workdir, name)).read() == text
+        assert read(workdir, name) == text
     # Starting over moves the old run aside and trains the new settings from scratch.
     state = train_and_evaluate(
         replace(gaussian_config(num_epochs=2), **change), workdir, start_over=True

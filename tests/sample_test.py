@@ -1,14 +1,21 @@
 """The sampling command on a trained checkpoint, run as a user runs it."""
 
+import dataclasses
 import os
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 from PIL import Image
-from testing_configs import gaussian_config
+from testing_configs import camel_config, gaussian_config
 
+from gan_jax.checkpoint import restore_gan
+from gan_jax.config import ModelConfig
+from gan_jax.data import quickdraw
+from gan_jax.evaluation import generate_samples
+from gan_jax.sample import MAX_GRID_IMAGES, MAX_SCATTER_POINTS
 from gan_jax.train import train_and_evaluate
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -29,6 +36,36 @@ def trained_workdir(tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp("gaussian"))
     train_and_evaluate(gaussian_config(num_points=400, num_epochs=3), workdir)
     return workdir
+
+
+@pytest.fixture(scope="module")
+def image_workdir(tmp_path_factory):
+    """A one-step run of 28x28 images; MLPs instead of the camel's convolutions (fast)."""
+    root = tmp_path_factory.mktemp("images")
+    bitmaps = np.zeros((16, 28, 28), np.uint8)
+    bitmaps[:, 10, 4:24] = 255
+    np.save(root / "camel.npy", bitmaps.reshape(16, 784))
+    quickdraw.prepare(str(root / "tfds"), manual_path=str(root / "camel.npy"))
+    mlp = {"hidden_sizes": [], "output_shape": [28, 28, 1], "output_activation": "tanh"}
+    config = camel_config(
+        generator=ModelConfig("mlp", mlp), discriminator=ModelConfig("mlp", {"hidden_sizes": [4]})
+    )
+    config = dataclasses.replace(
+        config, data=dataclasses.replace(config.data, data_dir=str(root / "tfds"))
+    )
+    workdir = str(root / "run")
+    train_and_evaluate(config, workdir)
+    return workdir
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, start: str) -> str:
+    """rc 1, no traceback, and one `error:` line, the last on stderr; returns that line."""
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and result.stderr.strip().splitlines()[-1] == errors[0]
+    assert errors[0].startswith(start), errors[0]
+    return errors[0]
 
 
 def test_sample_writes_scatter_and_points(trained_workdir, tmp_path):
@@ -61,3 +98,50 @@ def test_sample_errors_are_one_line(tmp_path):
     assert "Traceback" not in result.stderr
     result = run_sample("--num_samples=0", f"--workdir={tmp_path}")
     assert result.returncode == 1 and "--num_samples must be positive" in result.stderr
+
+
+def test_millions_of_points_are_written_in_batches(trained_workdir, tmp_path):
+    # 2,000,000 points in 400 generator calls, straight into the .npy; the plot shows some.
+    out = str(tmp_path / "many.png")
+    result = run_sample(f"--workdir={trained_workdir}", "--num_samples=2000000", f"--out={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"plots {MAX_SCATTER_POINTS} of them (one in 200)" in result.stdout
+    points = np.load(str(tmp_path / "many.npy"), mmap_mode="r")
+    assert points.shape == (2_000_000, 2) and points.dtype == np.float32
+    assert np.all(np.isfinite(points[-5000:])) and points[-5000:].std() > 0
+    # The first points are those of a small request (the latents' first chunk is one draw).
+    gan, state, _ = restore_gan(trained_workdir)
+    np.testing.assert_allclose(
+        points[:300], generate_samples(gan, state, 300, jax.random.key(0)), rtol=1e-6
+    )
+    assert Image.open(out).size[0] > 100
+
+
+def test_image_grid(image_workdir, tmp_path):
+    out = str(tmp_path / "grid.png")
+    result = run_sample(f"--workdir={image_workdir}", "--num_samples=10", f"--out={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "wrote 10 samples of step 1" in result.stdout
+    width, height = Image.open(out).size
+    assert width > height > 0  # 4 columns, 3 rows
+
+
+def test_too_large_grid_is_one_line_before_generating(image_workdir, tmp_path):
+    out = tmp_path / "grid.png"
+    count = MAX_GRID_IMAGES + 1
+    result = run_sample(f"--workdir={image_workdir}", f"--num_samples={count}", f"--out={out}")
+    line = assert_one_line_error(result, f"error: a grid of {count} images is too large")
+    assert str(MAX_GRID_IMAGES) in line and "--num_samples" in line
+    assert not out.exists()
+
+
+def test_unwritable_out_is_one_line(trained_workdir, tmp_path):
+    regular = tmp_path / "file.txt"
+    regular.write_text("")
+    # Paths that fail even for root (whom permission bits do not stop).
+    for out, reason in [
+        (regular / "points.png", "is a file, not a directory"),
+        (tmp_path, "it is a directory"),
+    ]:
+        result = run_sample(f"--workdir={trained_workdir}", f"--out={out}")
+        assert reason in assert_one_line_error(result, f"error: cannot write {out}")

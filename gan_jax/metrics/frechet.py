@@ -7,10 +7,67 @@ The distance between N(m1, C1) and N(m2, C2) is
 Everything here runs in NumPy float64 on the host: the statistics are small (D x D with D in
 the hundreds) and the trace term subtracts large nearly equal numbers, so float32 (JAX's
 default with x64 off) would lose most of the significant digits of a small distance.
+
+Statistics of a feature set too large to hold at once are accumulated batch by batch as
+`Moments` (`batch_moments`, `merge_moments`, `moments_statistics`): memory is O(D^2) whatever
+the number of samples, and the result equals `feature_statistics` of all the features up to
+float64 rounding.
 """
+
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
+
+
+class Moments(NamedTuple):
+    """Count, mean and scatter matrix of a set of feature vectors, in float64.
+
+    Attributes:
+        count: number of vectors N.
+        mean: (D,) their mean.
+        scatter: (D, D) sum over the vectors of (x - mean)(x - mean)^T; the unbiased
+            covariance is `scatter / (count - 1)`.
+    """
+
+    count: int
+    mean: np.ndarray
+    scatter: np.ndarray
+
+
+def batch_moments(features: npt.ArrayLike) -> Moments:
+    """The `Moments` of one (N, D) batch of feature vectors (NumPy or JAX), N >= 1."""
+    x = np.asarray(features, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise ValueError(f"features must be (N, D) with N >= 1, got shape {x.shape}")
+    mean = x.mean(axis=0)
+    centred = x - mean
+    # One (D, N) @ (N, D) BLAS call; np.cov does the same work but copies more.
+    return Moments(x.shape[0], mean, centred.T @ centred)
+
+
+def merge_moments(a: Moments | None, b: Moments) -> Moments:
+    """The `Moments` of the union of two sets (`a` None: nothing seen yet, `b` itself).
+
+    Why merge centred moments (Chan, Golub and LeVeque's pairwise update) rather than add up
+    sums of x and x x^T: the covariance from raw sums is E[x x^T] - m m^T, a difference of
+    nearly equal numbers when the mean is large next to the spread, while the centred
+    scatter matrices keep full float64 precision.
+    """
+    if a is None:
+        return b
+    count = a.count + b.count
+    delta = b.mean - a.mean
+    mean = a.mean + delta * (b.count / count)
+    scatter = a.scatter + b.scatter + np.outer(delta, delta) * (a.count * b.count / count)
+    return Moments(count, mean, scatter)
+
+
+def moments_statistics(moments: Moments) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and unbiased covariance, as `feature_statistics` returns them, from `Moments`."""
+    if moments.count < 2:
+        raise ValueError(f"need at least 2 samples for a covariance, got {moments.count}")
+    return moments.mean, moments.scatter / (moments.count - 1)
 
 
 def feature_statistics(features: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -29,11 +86,7 @@ def feature_statistics(features: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]
     n = x.shape[0]
     if n < 2:
         raise ValueError(f"need at least 2 samples for a covariance, got {n}")
-    mean = x.mean(axis=0)
-    centred = x - mean
-    # One (D, N) @ (N, D) BLAS call; np.cov does the same work but copies more.
-    cov = centred.T @ centred / (n - 1)
-    return mean, cov
+    return moments_statistics(batch_moments(x))
 
 
 def _clip_eigenvalues(eigvals: np.ndarray) -> np.ndarray:

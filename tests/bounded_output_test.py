@@ -1,0 +1,138 @@
+"""Streamed scoring equals the one-array formulas, and output paths are checked up front."""
+
+import jax
+import numpy as np
+import pytest
+from testing_configs import gaussian_config
+
+from gan_jax import evaluation
+from gan_jax.errors import UserError
+from gan_jax.metrics import class_coverage, frechet, inception_score, mnist_classifier
+from gan_jax.metrics.gaussian import fit_gaussian
+from gan_jax.state import build_gan, create_state, sample_latents
+
+
+def _batches(n: int, sizes: list[int]) -> list[tuple[int, int]]:
+    """(start, stop) of consecutive batches of the given sizes, cycling, covering [0, n)."""
+    bounds, start, i = [], 0, 0
+    while start < n:
+        stop = min(n, start + sizes[i % len(sizes)])
+        bounds.append((start, stop))
+        start, i = stop, i + 1
+    return bounds
+
+
+def test_streamed_moments_equal_feature_statistics():
+    rng = np.random.default_rng(0)
+    # A mean far from zero next to the spread: raw sums of x x^T would lose digits here.
+    features = (rng.normal(size=(1037, 16)) * 0.1 + 50.0).astype(np.float32)
+    moments = None
+    for start, stop in _batches(len(features), [1, 97, 400, 2]):
+        moments = frechet.merge_moments(moments, frechet.batch_moments(features[start:stop]))
+    mean, cov = frechet.moments_statistics(moments)
+    expected_mean, expected_cov = frechet.feature_statistics(features)
+    assert moments.count == len(features)
+    np.testing.assert_allclose(mean, expected_mean, rtol=1e-13)
+    np.testing.assert_allclose(cov, expected_cov, rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(cov, np.cov(features.astype(np.float64), rowvar=False), rtol=1e-9)
+
+
+@pytest.mark.parametrize("num_rows", [1037, 10, 23])
+def test_streamed_inception_score_equals_splits_formula(num_rows):
+    rng = np.random.default_rng(1)
+    probs = np.array(jax.nn.softmax(rng.normal(size=(num_rows, 10)) * 3, axis=-1), np.float32)
+    probs[3] = 0.0  # a one-hot row: exact zeros count as 0 log 0 = 0
+    probs[3, 2] = 1.0
+    sums = inception_score.empty_split_sums(num_rows, 10, num_splits=10)
+    # Batches that straddle split boundaries, added out of order.
+    for start, stop in reversed(_batches(num_rows, [97, 3, 250])):
+        sums = inception_score.add_to_splits(sums, probs[start:stop], start)
+    score, std = inception_score.inception_score_from_sums(sums)
+    expected_score, expected_std = inception_score.inception_score(probs, num_splits=10)
+    assert score == pytest.approx(expected_score, rel=1e-5)
+    assert std == pytest.approx(expected_std, rel=1e-3, abs=1e-6)
+
+
+def test_inception_sums_refuse_missing_rows():
+    sums = inception_score.empty_split_sums(20, 3, num_splits=2)
+    sums = inception_score.add_to_splits(sums, np.full((15, 3), 1 / 3), 0)
+    with pytest.raises(ValueError, match="rows per split"):
+        inception_score.inception_score_from_sums(sums)
+
+
+def test_streamed_classifier_scores_equal_one_array_formulas():
+    # Random weights (any network will do), drawn in NumPy: Flax's init takes seconds here.
+    rng = np.random.default_rng(2)
+    shapes = jax.eval_shape(mnist_classifier.init_params, jax.random.key(0))
+    params = jax.tree.map(lambda s: rng.normal(0, 0.05, s.shape).astype(np.float32), shapes)
+    images = rng.uniform(size=(1000, 28, 28, 1)).astype(np.float32) ** 3
+    requested = (np.arange(len(images)) % 10).astype(np.int32)
+    real, _ = mnist_classifier.classifier_outputs(params, rng.uniform(size=(333, 28, 28, 1)))
+    reference = frechet.feature_statistics(real)
+    bounds = _batches(len(images), [333, 334, 333])  # few shapes: few compilations
+    streamed = evaluation.streamed_classifier_scores(
+        params,
+        ((images[a:b], requested[a:b]) for a, b in bounds),
+        len(images),
+        reference,
+    )
+
+    # The formulas on all features at once, as scoring worked before it was streamed.
+    features, logits = mnist_classifier.classifier_outputs(params, images)
+    predicted = np.argmax(logits, axis=-1)
+    score, score_std = inception_score.inception_score(jax.nn.softmax(logits), num_splits=10)
+    histogram = class_coverage.class_histogram(predicted, 10)
+    fid = frechet.frechet_distance(*frechet.feature_statistics(features), *reference)
+    assert streamed["fid"] == pytest.approx(fid, rel=1e-6)
+    assert streamed["inception_score"] == pytest.approx(score, rel=1e-5)
+    assert streamed["inception_score_std"] == pytest.approx(score_std, rel=1e-3, abs=1e-6)
+    assert streamed["class_histogram"] == histogram.round(4).tolist()
+    assert streamed["covered_classes"] == class_coverage.covered_classes(histogram)
+    assert streamed["label_accuracy"] == class_coverage.label_accuracy(predicted, requested)
+
+
+def test_latents_are_one_draw_up_to_a_chunk():
+    config = gaussian_config()
+    key = jax.random.key(3)
+    n = evaluation.LATENT_CHUNK
+    batches = list(evaluation.latent_batches(key, n, config, batch_size=30_000))
+    assert [start for start, _ in batches] == [0, 30_000, 60_000, 90_000]
+    z = np.concatenate([z for _, z in batches])
+    np.testing.assert_array_equal(z, sample_latents(key, n, config))
+    # Past a chunk, each chunk is its own draw: bounded memory for any count.
+    more = list(evaluation.latent_batches(key, n + 5, config))
+    np.testing.assert_array_equal(
+        more[-1][1], sample_latents(jax.random.fold_in(key, 1), 5, config)
+    )
+
+
+def test_streamed_gaussian_fit_equals_one_array_fit():
+    config = gaussian_config()
+    gan = build_gan(config)
+    state = create_state(gan, 0)
+    key = jax.random.key(4)
+    n = evaluation.LATENT_CHUNK + 345  # two latent chunks, 21 generator calls
+    fit = evaluation.gaussian_fit(gan, state, n, key)
+    mean, cov = fit_gaussian(evaluation.generate_samples(gan, state, n, key))
+    assert fit["num_samples"] == n
+    np.testing.assert_allclose(fit["mean"], mean, rtol=1e-12)
+    np.testing.assert_allclose(fit["cov"], cov, rtol=1e-9)
+
+
+def test_ensure_writable(tmp_path):
+    regular = tmp_path / "file.txt"
+    regular.write_text("keep")
+    # Tests may run as root, which permission bits do not stop: only these paths fail.
+    for bad, reason in [
+        (regular / "x.json", "is a file, not a directory"),
+        (regular / "a" / "b.json", "is a file, not a directory"),
+        (tmp_path, "it is a directory"),
+    ]:
+        with pytest.raises(UserError, match=reason) as error:
+            evaluation.ensure_writable(str(bad), " (use --out)")
+        assert "\n" not in str(error.value) and str(error.value).endswith("(use --out)")
+    nested = tmp_path / "new" / "dirs" / "out.json"
+    evaluation.ensure_writable(str(nested))
+    assert nested.parent.is_dir() and not nested.exists()  # no empty file left behind
+    evaluation.ensure_writable(str(regular))
+    assert regular.read_text() == "keep"
