@@ -311,6 +311,7 @@ class _Training:
             )
             state = resume.apply_optimizer_settings(self.gan, state)
             resume.record_changes(self.workdir, restored.step, changes)
+        logging.info("resumed from step %d in %s", restored.step, checkpoints.directory)
         return state, restored.pending_metrics
 
     def run(self) -> GANState:
