@@ -346,6 +346,23 @@ def _short(error: BaseException) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
+def save_pytree(path: str, tree: Any) -> None:
+    """Writes one pytree of arrays to the directory `path` (replacing it), synchronously.
+
+    For artefacts other than training checkpoints, such as the MNIST classifier, so
+    that Orbax is used from this module only.
+    """
+    with ocp.StandardCheckpointer() as checkpointer:
+        checkpointer.save(path, tree, force=True)
+        checkpointer.wait_until_finished()
+
+
+def restore_pytree(path: str, abstract: Any) -> Any:
+    """Reads a pytree written by `save_pytree` into the structure of `abstract`."""
+    with ocp.StandardCheckpointer() as checkpointer:
+        return checkpointer.restore(path, abstract)
+
+
 def restore_gan(workdir: str, step: int | None = None) -> tuple[GAN, GANState, int]:
     """Rebuilds a run's GAN from its saved config and restores its newest good state.
 

@@ -61,8 +61,12 @@ def build_gan(config: Config) -> GAN:
     """Builds the networks and optimizers that `config` describes."""
     return GAN(
         config=config,
-        generator=models.build(config.generator, config.compute_dtype),
-        discriminator=models.build(config.discriminator, config.compute_dtype),
+        generator=models.build(
+            config.generator.name, config.generator.kwargs, config.compute_dtype
+        ),
+        discriminator=models.build(
+            config.discriminator.name, config.discriminator.kwargs, config.compute_dtype
+        ),
         g_optimizer=create_optimizer(config.g_optimizer),
         d_optimizer=create_optimizer(config.d_optimizer),
     )

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from gan_jax import models
-from gan_jax.config import ModelConfig
 
 
 def param_count(params) -> int:
@@ -34,7 +33,7 @@ def init(module, x, labels=None):
     ],
 )
 def test_mlp_shapes_and_parameter_counts(kwargs, input_shape, output_shape, count):
-    module = models.build(ModelConfig("mlp", kwargs))
+    module = models.build("mlp", kwargs)
     x = jnp.zeros(input_shape)
     variables = init(module, x)
     assert module.apply(variables, x, None, train=False).shape == output_shape
@@ -43,9 +42,7 @@ def test_mlp_shapes_and_parameter_counts(kwargs, input_shape, output_shape, coun
 
 def test_conditional_mlp_concatenates_one_hot_labels():
     # "Make Your Own GAN" D: Linear(784 + 10, 200), LeakyReLU, LayerNorm(200), Linear(200, 1).
-    module = models.build(
-        ModelConfig("mlp", {"hidden_sizes": [200], "layer_norm": True, "num_classes": 10})
-    )
+    module = models.build("mlp", {"hidden_sizes": [200], "layer_norm": True, "num_classes": 10})
     x, labels = jnp.zeros((3, 28, 28, 1)), jnp.array([0, 5, 9])
     variables = init(module, x, labels)
     assert param_count(variables["params"]) == 794 * 200 + 200 + 2 * 200 + 201
@@ -56,7 +53,7 @@ def test_conditional_mlp_concatenates_one_hot_labels():
 
 
 def test_dropout_is_active_only_in_training():
-    module = models.build(ModelConfig("mlp", {"hidden_sizes": [64], "dropout_rate": 0.5}))
+    module = models.build("mlp", {"hidden_sizes": [64], "dropout_rate": 0.5})
     x = jnp.ones((2, 8))
     variables = init(module, x)
     eval_out = module.apply(variables, x, None, train=False)
@@ -67,7 +64,7 @@ def test_dropout_is_active_only_in_training():
 
 
 def test_torch_init_scheme_bounds():
-    module = models.build(ModelConfig("mlp", {"hidden_sizes": [256], "init_scheme": "torch"}))
+    module = models.build("mlp", {"hidden_sizes": [256], "init_scheme": "torch"})
     params = init(module, jnp.zeros((1, 784)))["params"]
     bound = 1 / np.sqrt(784)
     for leaf in jax.tree.leaves(params["Dense_0"]):
@@ -76,7 +73,7 @@ def test_torch_init_scheme_bounds():
 
 
 def test_normal_init_scheme_draws_biases_too():
-    module = models.build(ModelConfig("mlp", {"hidden_sizes": [500], "init_scheme": "normal_0.02"}))
+    module = models.build("mlp", {"hidden_sizes": [500], "init_scheme": "normal_0.02"})
     params = init(module, jnp.zeros((1, 400)))["params"]
     assert np.std(params["Dense_0"]["kernel"]) == pytest.approx(0.02, rel=0.05)
     assert np.std(params["Dense_0"]["bias"]) == pytest.approx(0.02, rel=0.2)
@@ -84,4 +81,4 @@ def test_normal_init_scheme_draws_biases_too():
 
 def test_unknown_model_name():
     with pytest.raises(ValueError, match="unknown model"):
-        models.build(ModelConfig("transformer", {}))
+        models.build("transformer", {})

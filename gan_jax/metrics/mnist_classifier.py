@@ -29,9 +29,9 @@ import jax.numpy as jnp
 import numpy as np
 import numpy.typing as npt
 import optax
-import orbax.checkpoint as ocp
 from absl import logging
 
+from gan_jax.checkpoint import restore_pytree, save_pytree
 from gan_jax.data import fetch
 from gan_jax.errors import UserError
 
@@ -378,9 +378,7 @@ def save_classifier(directory: str, params: Any, info: Mapping[str, Any]) -> Non
     info_path = os.path.join(directory, _INFO_FILE)
     if os.path.exists(info_path):
         os.remove(info_path)
-    with ocp.StandardCheckpointer() as checkpointer:
-        checkpointer.save(os.path.join(directory, _PARAMS_SUBDIR), params, force=True)
-        checkpointer.wait_until_finished()
+    save_pytree(os.path.join(directory, _PARAMS_SUBDIR), params)
     tmp = f"{info_path}.{os.getpid()}.tmp"
     with open(tmp, "w") as f:
         json.dump({**info, "architecture": ARCHITECTURE}, f, indent=2, sort_keys=True)
@@ -416,7 +414,5 @@ def load_classifier(directory: str | None = None) -> tuple[Any, dict[str, Any]]:
             f"the classifier in {directory} is {info.get('architecture')!r}, not "
             f"{ARCHITECTURE!r}: retrain it with {command}"
         )
-    abstract = jax.eval_shape(init_params, jax.random.key(0))
-    with ocp.StandardCheckpointer() as checkpointer:
-        params = checkpointer.restore(params_path, abstract)
+    params = restore_pytree(params_path, jax.eval_shape(init_params, jax.random.key(0)))
     return params, info
