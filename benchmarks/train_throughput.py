@@ -65,8 +65,9 @@ def measure(setup: str, steps: int, repeats: int, extra_flags: list[str]) -> dic
     config = module.get_config()
 
     from gan_jax.data.pipeline import TrainingData
+    from gan_jax.loop import default_loop, make_run_steps
     from gan_jax.state import build_gan, create_state, example_shape
-    from gan_jax.steps import default_loop, make_run_steps
+    from gan_jax.train import make_schedule
 
     gan = build_gan(config)
     num_examples = _NUM_EXAMPLES.get(experiment, 60_000)
@@ -74,8 +75,8 @@ def measure(setup: str, steps: int, repeats: int, extra_flags: list[str]) -> dic
     examples = rng.integers(0, 256, (num_examples, *example_shape(gan)), np.uint8)
     labels = rng.integers(0, 10, num_examples).astype(np.int32) if config.num_classes else None
     data = jax.device_put(TrainingData(examples, labels))
-    steps_per_epoch = config.steps_per_epoch or num_examples // config.batch_size
-    run = make_run_steps(gan, num_examples, steps_per_epoch, max_steps=steps)
+    schedule = make_schedule(config, num_examples)
+    run = make_run_steps(gan, num_examples, schedule.batches_per_epoch, max_steps=steps)
     state = create_state(gan, config.seed)
 
     start = time.perf_counter()

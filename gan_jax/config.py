@@ -86,6 +86,9 @@ class Config:
     d_update: Literal["joint", "separate"] = "joint"
     # 'shared': G's update reuses the latents (and labels) of D's update; 'fresh': new ones.
     g_noise: Literal["shared", "fresh"] = "fresh"
+    # D updates (each as `d_update` says, each on its own real batch) per G update:
+    # WGAN's n_critic (5 in Arjovsky et al. and Gulrajani et al.); 1 alternates.
+    d_steps_per_g_step: int = 1
     compute_dtype: Literal["float32", "bfloat16"] = "float32"
     batch_size: int = 64
     num_epochs: int = 1

@@ -23,6 +23,7 @@ import os
 from absl import flags
 
 from gan_jax import common_flags
+from gan_jax import workdir as workdir_lib
 from gan_jax.checkpoint import restore_gan
 from gan_jax.errors import UserError
 
@@ -45,7 +46,7 @@ def _summary(scores: dict) -> str:
 def _write_json(path: str, values: dict) -> None:
     """Writes `values` to `path`; on failure prints them in full first (nothing is lost).
 
-    `path`'s directory was made by `evaluation.ensure_writable`, before the scoring.
+    `path`'s directory was made by `workdir.ensure_writable`, before the scoring.
     """
     try:
         with open(path, "w") as f:
@@ -75,10 +76,10 @@ def evaluate_checkpoint() -> None:
     pairs_path = os.path.splitext(out)[0] + "_nearest.png"
     # Before any scoring: a path that cannot be written must not cost a whole evaluation.
     hint = "" if _OUT.value else " (choose another path with --out)"
-    evaluation.ensure_writable(out, hint)
+    workdir_lib.ensure_writable(out, hint)
     queries = common_flags.MEMORISATION_QUERIES.value
     if evaluation.checks_memorisation(gan.config, queries):
-        evaluation.ensure_writable(pairs_path, hint)
+        workdir_lib.ensure_writable(pairs_path, hint)
     evaluator = evaluation.Evaluator(
         gan.config,
         num_samples=_NUM_SAMPLES.value,
@@ -107,7 +108,7 @@ def evaluate_real_floor() -> None:
     from gan_jax import evaluation
 
     if _OUT.value:
-        evaluation.ensure_writable(_OUT.value)
+        workdir_lib.ensure_writable(_OUT.value)
     scores = evaluation.real_mnist_floor(
         data_dir=common_flags.DATA_DIR.value,
         classifier_dir=common_flags.CLASSIFIER_DIR.value,

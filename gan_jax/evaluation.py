@@ -17,8 +17,7 @@ samples. The `python -m gan_jax.evaluate` command and the `--eval_every_epochs` 
 hook both go through `Evaluator`.
 """
 
-import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import jax
@@ -28,138 +27,15 @@ import numpy as np
 from gan_jax import viz
 from gan_jax.config import Config
 from gan_jax.data import gaussian
-from gan_jax.data.pipeline import load_training_data, unscale
-from gan_jax.errors import UserError
+from gan_jax.data.pipeline import load_training_data, scale, unscale
 from gan_jax.metrics import class_coverage, frechet, inception_score
 from gan_jax.metrics.gaussian import wasserstein2_gaussian
 from gan_jax.metrics.nearest_neighbour import nearest_neighbours_l1
-from gan_jax.state import GAN, GANState, sample_latents
+from gan_jax.sampling import balanced_labels, generated_batches
+from gan_jax.state import GAN, GANState
 
-# Samples per generator (and scoring) call: bounds memory whatever the sample count.
-GENERATION_BATCH = 5000
-# Latents are drawn this many rows at a time (see `latent_batches`): at most a few tens of
-# MB, and as many as any default count (evaluate's 10,000, the Gaussian fit's 100,000) so
-# those stay one draw.
-LATENT_CHUNK = 100_000
 # Splits of the inception score, as in Salimans et al.'s reference code.
 INCEPTION_SPLITS = 10
-
-LabelsOf = Callable[[int, int], np.ndarray | None]
-
-
-def ensure_writable(path: str, hint: str = "") -> None:
-    """Raises a one-line `UserError` unless a file can be written at `path`.
-
-    Creates the missing directories, as the writers do. Checked by opening the file, the
-    only test that ACLs, read-only mounts and root (who ignores mode bits) all answer
-    truthfully; a file that did not exist is removed again.
-
-    Args:
-      path: the file to be written.
-      hint: appended to the message (e.g. which flag chooses another path).
-    """
-    path = os.path.abspath(path)
-    if os.path.isdir(path):
-        raise UserError(f"cannot write {path}: it is a directory{hint}")
-    parent = os.path.dirname(path)
-    while not os.path.exists(parent):
-        parent = os.path.dirname(parent)
-    if not os.path.isdir(parent):
-        raise UserError(f"cannot write {path}: {parent} is a file, not a directory{hint}")
-    existed = os.path.exists(path)
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "ab"):
-            pass
-    except OSError as error:
-        raise UserError(f"cannot write {path}: {error.strerror}{hint}") from error
-    if not existed:
-        os.remove(path)
-
-
-def latent_batches(
-    key: jax.Array, num_samples: int, config: Config, batch_size: int = GENERATION_BATCH
-) -> Iterator[tuple[int, jax.Array]]:
-    """The latents of `num_samples` samples, as (first row, z) batches of <= `batch_size` rows.
-
-    Rows [c * LATENT_CHUNK, (c + 1) * LATENT_CHUNK) are one draw, with `key` itself for
-    chunk 0 and `fold_in(key, c)` after it: memory stays bounded for any count, and up to
-    LATENT_CHUNK samples the latents are exactly `sample_latents(key, num_samples)`.
-    """
-    for chunk_start in range(0, num_samples, LATENT_CHUNK):
-        chunk = chunk_start // LATENT_CHUNK
-        chunk_key = jax.random.fold_in(key, chunk) if chunk else key
-        z = sample_latents(chunk_key, min(LATENT_CHUNK, num_samples - chunk_start), config)
-        for offset in range(0, len(z), batch_size):
-            yield chunk_start + offset, z[offset : offset + batch_size]
-
-
-def generate_batch(
-    gan: GAN, state: GANState, z: jax.Array, labels: Any, num_rows: int
-) -> np.ndarray:
-    """G's outputs for z (and labels), padded to `num_rows` rows so every call has one shape.
-
-    One shape means one compilation of the generator for any sample count.
-    """
-    count = len(z)
-    y = None if labels is None else jnp.asarray(labels, jnp.int32)
-    if count < num_rows:
-        z = jnp.concatenate([z, jnp.zeros((num_rows - count, z.shape[1]), z.dtype)])
-        if y is not None:
-            y = jnp.concatenate([y, jnp.zeros((num_rows - count,), jnp.int32)])
-    return np.asarray(gan.jitted_generate(state, z, y))[:count]
-
-
-def generated_batches(
-    gan: GAN,
-    state: GANState,
-    num_samples: int,
-    key: jax.Array,
-    labels_of: LabelsOf | None = None,
-    batch_size: int = GENERATION_BATCH,
-) -> Iterator[tuple[int, np.ndarray]]:
-    """G's outputs (inference mode) for `latent_batches`, as (first row, samples) batches.
-
-    Args:
-      gan, state: the generator.
-      num_samples: how many samples in all.
-      key: the latents' key.
-      labels_of: `labels_of(start, count)` gives the labels of rows [start, start + count)
-        (None: an unconditional GAN).
-      batch_size: rows per generator call.
-    """
-    batch_size = min(batch_size, num_samples)
-    for start, z in latent_batches(key, num_samples, gan.config, batch_size):
-        labels = None if labels_of is None else labels_of(start, len(z))
-        yield start, generate_batch(gan, state, z, labels, batch_size)
-
-
-def generate_samples(
-    gan: GAN,
-    state: GANState,
-    num_samples: int,
-    key: jax.Array,
-    labels: np.ndarray | None = None,
-    batch_size: int = GENERATION_BATCH,
-) -> np.ndarray:
-    """G's outputs (inference mode) for latents drawn with `key`, in one array.
-
-    For counts that fit in memory; `generated_batches` streams any count.
-    """
-    labels_of = None if labels is None else (lambda start, n: labels[start : start + n])
-    return np.concatenate(
-        [x for _, x in generated_batches(gan, state, num_samples, key, labels_of, batch_size)]
-    )
-
-
-def balanced_labels(config: Config, num_samples: int, start: int = 0) -> np.ndarray | None:
-    """Class labels 0, 1, ..., K-1, 0, 1, ... for a conditional GAN; None otherwise.
-
-    Rows [start, start + num_samples) of that sequence, for scoring in batches.
-    """
-    if not config.num_classes:
-        return None
-    return ((start + np.arange(num_samples)) % config.num_classes).astype(np.int32)
 
 
 def gaussian_fit(gan: GAN, state: GANState, num_samples: int, key: jax.Array) -> dict[str, Any]:
@@ -434,7 +310,7 @@ def real_mnist_floor(
     train_features, _ = classifier_outputs(params, train.images)
     scores = classifier_scores(
         params,
-        test.images.astype(np.float32) / 255.0,
+        np.asarray(scale(test.images, "zero_one")),
         frechet.feature_statistics(train_features),
         test.labels,
     )

@@ -1,16 +1,32 @@
-"""Adversarial losses, computed in float32 from the discriminator's logits.
+"""Adversarial objectives: D's and G's losses from D's outputs, behind one seam.
 
-D's "sigmoid output + binary cross-entropy" of the documents is written here as
-binary cross-entropy *with logits*: the same function, without the log(0) that
-PyTorch's BCELoss clamps at -100 and Keras clips at 1e-7.
+An `Objective` turns the discriminator's outputs on real and generated examples
+into D's loss, G's loss and its own diagnostics. The training steps
+(`gan_jax.steps`) call only the objective, so another objective (WGAN, hinge,
+least squares) is one more entry in `OBJECTIVES`. Two hooks cover what some
+objectives need beyond D's outputs on the two batches: `penalty` runs D on other
+inputs (WGAN-GP's gradient penalty on interpolates) and `constrain_discriminator`
+edits D's parameters after each update (WGAN's weight clipping).
+
+The one entry today is the documents' binary cross-entropy. D's "sigmoid output +
+binary cross-entropy" is written here as binary cross-entropy *with logits*: the
+same function, without the log(0) that PyTorch's BCELoss clamps at -100 and Keras
+clips at 1e-7. Everything is computed in float32.
 """
 
-from typing import Literal
+import dataclasses
+from collections.abc import Callable
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
 
+from gan_jax.config import LossConfig
+
 Reduction = Literal["mean", "sum"]
+Metrics = dict[str, jax.Array]
+# discriminate(x, labels) -> D's outputs (B,) on examples x, for the penalty hook.
+Discriminate = Callable[[jax.Array, jax.Array | None], jax.Array]
 
 
 def binary_cross_entropy_with_logits(logits: jax.Array, targets: jax.Array | float) -> jax.Array:
@@ -76,3 +92,159 @@ def generator_loss(
     else:
         raise ValueError(f"generator loss must be 'non_saturating' or 'minimax', got {kind!r}")
     return reduce(losses, reduction)
+
+
+@dataclasses.dataclass(frozen=True)
+class Objective:
+    """An adversarial objective: D's and G's losses from D's outputs, shape (B,).
+
+    Subclasses define `real_loss`, `fake_loss`, `generator_loss` and `from_config`,
+    and override the hooks they need; the defaults add no penalty, leave D's
+    parameters alone and report no diagnostics. What D's outputs mean (logits,
+    critic scores) is the objective's business.
+
+    Attributes:
+      reduction: how per-example losses become one: 'mean' or 'sum'.
+      d_loss_weight: a joint D update minimises weight * (real loss + fake loss).
+    """
+
+    reduction: Reduction = "mean"
+    d_loss_weight: float = 1.0
+
+    def __post_init__(self):
+        # Fail when the objective is built, before anything is traced.
+        if self.reduction not in ("mean", "sum"):
+            raise ValueError(f"reduction must be 'mean' or 'sum', got {self.reduction!r}")
+
+    @classmethod
+    def from_config(cls, config: LossConfig) -> "Objective":
+        """The objective with the settings of `config`."""
+        raise NotImplementedError
+
+    def real_loss(self, real_out: jax.Array) -> jax.Array:
+        """D's loss term on real examples (all of D's loss on a 'separate' real batch)."""
+        raise NotImplementedError
+
+    def fake_loss(self, fake_out: jax.Array) -> jax.Array:
+        """D's loss term on generated examples (all of it on a 'separate' fake batch)."""
+        raise NotImplementedError
+
+    def discriminator_loss(
+        self, real_out: jax.Array, fake_out: jax.Array
+    ) -> tuple[jax.Array, Metrics]:
+        """D's loss on a real and a generated batch, for a joint D update.
+
+        Returns:
+          weight * (real loss + fake loss), and the unweighted terms as
+          {'loss_d_real', 'loss_d_fake'} (reduced as the loss is).
+        """
+        real, fake = self.real_loss(real_out), self.fake_loss(fake_out)
+        return self.d_loss_weight * (real + fake), {"loss_d_real": real, "loss_d_fake": fake}
+
+    def generator_loss(self, fake_out: jax.Array) -> jax.Array:
+        """G's loss on D's outputs for generated examples."""
+        raise NotImplementedError
+
+    def penalty(
+        self,
+        discriminate: Discriminate,
+        real: jax.Array,
+        fake: jax.Array,
+        labels: jax.Array | None,
+        key: jax.Array,
+    ) -> tuple[jax.Array, Metrics] | None:
+        """A term added to D's joint loss that runs D on other inputs; None for none.
+
+        Args:
+          discriminate: D's outputs on any examples, through the parameters being
+            differentiated (so the penalty's gradient reaches them); BatchNorm
+            statistics are not updated by it.
+          real: the D update's real batch (scaled).
+          fake: its generated batch (G's output, no gradient to G).
+          labels: the real batch's class labels; None for an unconditional GAN.
+          key: a PRNG key of this D update (WGAN-GP's interpolation weights).
+
+        Returns:
+          None, or (penalty, metrics): the penalty is added to D's loss as it is.
+        """
+        del discriminate, real, fake, labels, key
+        return None
+
+    def constrain_discriminator(self, params: Any) -> Any:
+        """D's parameters after each D update (WGAN clips them); unchanged here."""
+        return params
+
+    def diagnostics(self, real_out: jax.Array, fake_out: jax.Array) -> Metrics:
+        """Metrics of D's outputs in a D update, logged beside the losses."""
+        del real_out, fake_out
+        return {}
+
+
+@dataclasses.dataclass(frozen=True)
+class BinaryCrossEntropy(Objective):
+    """The original GAN objective (Goodfellow et al., 2014) on D's logits.
+
+    Attributes:
+      label_smoothing: one-sided: real targets are 1 - label_smoothing.
+      generator_kind: 'non_saturating' or 'minimax' (see `generator_loss`).
+    """
+
+    label_smoothing: float = 0.0
+    generator_kind: Literal["non_saturating", "minimax"] = "non_saturating"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.generator_kind not in ("non_saturating", "minimax"):
+            raise ValueError(
+                f"generator loss must be 'non_saturating' or 'minimax', got {self.generator_kind!r}"
+            )
+
+    @classmethod
+    def from_config(cls, config: LossConfig) -> "BinaryCrossEntropy":
+        """BCE with the reduction, weight, smoothing and G loss of `config`."""
+        return cls(
+            reduction=config.reduction,
+            d_loss_weight=config.d_loss_weight,
+            label_smoothing=config.label_smoothing,
+            generator_kind=config.generator_loss,
+        )
+
+    def real_loss(self, real_out: jax.Array) -> jax.Array:
+        """BCE against the (smoothed) real target."""
+        return discriminator_real_loss(
+            real_out, label_smoothing=self.label_smoothing, reduction=self.reduction
+        )
+
+    def fake_loss(self, fake_out: jax.Array) -> jax.Array:
+        """BCE against target 0."""
+        return discriminator_fake_loss(fake_out, reduction=self.reduction)
+
+    def generator_loss(self, fake_out: jax.Array) -> jax.Array:
+        """Non-saturating or minimax G loss."""
+        return generator_loss(fake_out, kind=self.generator_kind, reduction=self.reduction)
+
+    def diagnostics(self, real_out: jax.Array, fake_out: jax.Array) -> Metrics:
+        """D's mean probabilities on real and generated data, and its accuracy."""
+        return {
+            "d_real": jnp.mean(jax.nn.sigmoid(real_out)),  # mean D(x) on real data
+            "d_fake": jnp.mean(jax.nn.sigmoid(fake_out)),  # mean D(G(z)) before D's update
+            "d_accuracy": (jnp.mean(real_out > 0) + jnp.mean(fake_out < 0)) / 2,
+        }
+
+
+# Objectives by name. A new one (WGAN, WGAN-GP, hinge, least squares) is one entry.
+OBJECTIVES: dict[str, type[Objective]] = {"bce": BinaryCrossEntropy}
+
+
+def create_objective(name: str, config: LossConfig) -> Objective:
+    """The objective `name` of `OBJECTIVES`, with the settings of `config`."""
+    if name not in OBJECTIVES:
+        raise ValueError(f"unknown objective {name!r}; known: {sorted(OBJECTIVES)}")
+    return OBJECTIVES[name].from_config(config)
+
+
+def from_config(config: LossConfig) -> Objective:
+    """The objective that a run's `LossConfig` describes."""
+    # LossConfig names no objective yet, so it is the documents' BCE; a field
+    # naming an entry of OBJECTIVES comes with the second objective.
+    return create_objective("bce", config)

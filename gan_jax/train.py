@@ -2,7 +2,7 @@
 
 It puts the data set on the device, restores the latest checkpoint in
 `<workdir>/checkpoints` if there is one (so rerunning a command resumes it), and
-runs the jitted multi-step loop of `gan_jax.steps` in dispatches that end at
+runs the jitted multi-step loop of `gan_jax.loop` in dispatches that end at
 epoch ends, checkpoint steps and the last step. The host reads metrics back once
 per dispatch; once per epoch it writes a `metrics.jsonl` record, TensorBoard
 scalars, a sample grid (or, for 2-D data, a scatter plot) and the loss curve.
@@ -27,16 +27,16 @@ from gan_jax.checkpoint import Checkpoints, checkpoint_dir
 from gan_jax.config import Config, to_dict
 from gan_jax.data.pipeline import TrainingData, load_training_data, unscale
 from gan_jax.errors import UserError
+from gan_jax.loop import make_run_steps
 from gan_jax.metric_writer import MetricWriter
+from gan_jax.sampling import grid_inputs, write_samples
 from gan_jax.state import (
     GAN,
     GANState,
     build_gan,
     create_state,
     example_shape,
-    sample_latents,
 )
-from gan_jax.steps import make_run_steps
 
 # Called at each epoch end with (gan, state, epoch); returns extra metrics to record.
 EpochHook = Callable[[GAN, GANState, int], Mapping[str, Any]]
@@ -52,6 +52,9 @@ class Schedule:
 
     steps_per_epoch: int
     total_steps: int
+    # Real batches between data-order reshuffles: each step takes
+    # `d_steps_per_g_step` of them, one per D update.
+    batches_per_epoch: int
 
     def epoch_of(self, step: int) -> int:
         """The 1-based epoch that the step ending at `step` belongs to."""
@@ -60,22 +63,30 @@ class Schedule:
 
 def make_schedule(config: Config, num_examples: int) -> Schedule:
     """Validates the config against the data size and derives the step counts."""
-    for name in ("batch_size", "num_epochs", "checkpoint_every_steps", "steps_per_dispatch"):
+    for name in (
+        "batch_size",
+        "num_epochs",
+        "checkpoint_every_steps",
+        "steps_per_dispatch",
+        "d_steps_per_g_step",
+    ):
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name} must be positive, got {getattr(config, name)}")
     if config.data.sampling == "epoch" and config.batch_size > num_examples:
         raise ConfigError(
             f"batch_size {config.batch_size} exceeds the {num_examples} training examples"
         )
-    steps_per_epoch = config.steps_per_epoch or num_examples // config.batch_size
+    per_step = config.d_steps_per_g_step
+    steps_per_epoch = config.steps_per_epoch or num_examples // config.batch_size // per_step
     if steps_per_epoch <= 0:
         raise ConfigError(f"steps_per_epoch must be positive, got {steps_per_epoch}")
-    if config.data.sampling == "epoch" and steps_per_epoch * config.batch_size > num_examples:
+    batches_per_epoch = steps_per_epoch * per_step
+    if config.data.sampling == "epoch" and batches_per_epoch * config.batch_size > num_examples:
         raise ConfigError(
-            f"steps_per_epoch {steps_per_epoch} x batch_size {config.batch_size} exceeds "
-            f"the {num_examples} examples of one epoch"
+            f"steps_per_epoch {steps_per_epoch} x d_steps_per_g_step {per_step} x batch_size "
+            f"{config.batch_size} exceeds the {num_examples} examples of one epoch"
         )
-    return Schedule(steps_per_epoch, steps_per_epoch * config.num_epochs)
+    return Schedule(steps_per_epoch, steps_per_epoch * config.num_epochs, batches_per_epoch)
 
 
 def _check_data(gan: GAN, data: TrainingData) -> None:
@@ -87,30 +98,6 @@ def _check_data(gan: GAN, data: TrainingData) -> None:
         )
     if gan.config.num_classes and data.labels is None:
         raise ConfigError(f"a conditional GAN needs labels; {gan.config.data.name!r} has none")
-
-
-def grid_inputs(config: Config) -> tuple[jax.Array, jax.Array | None, int]:
-    """Fixed latents (and labels) for the per-epoch sample grid, and its number of columns.
-
-    A conditional grid has one row per class.
-    """
-    key = jax.random.fold_in(jax.random.key(config.seed), 0x6121D)
-    if config.num_classes:
-        per_class = max(1, config.num_grid_samples // config.num_classes)
-        labels = jnp.repeat(jnp.arange(config.num_classes), per_class)
-        return sample_latents(key, len(labels), config), labels, per_class
-    num_cols = int(np.ceil(np.sqrt(config.num_grid_samples)))
-    return sample_latents(key, config.num_grid_samples, config), None, num_cols
-
-
-def write_samples(
-    path: str, samples: np.ndarray, config: Config, num_cols: int, real: np.ndarray | None = None
-) -> None:
-    """Writes generated examples as a PNG: an image grid, or a scatter plot for 2-D points."""
-    if samples.ndim == 2 and samples.shape[1] == 2:
-        viz.save_scatter(path, real if real is not None else samples[:0], samples)
-    else:
-        viz.save_image_grid(path, np.asarray(unscale(samples, config.data.scaling)), num_cols)
 
 
 class _EpochRecords:
@@ -209,15 +196,15 @@ def _next_stop(step: int, schedule: Schedule, config: Config) -> int:
 
 
 def _log_record(record: Mapping[str, Any], num_epochs: int) -> None:
+    # Each objective reports its own diagnostics (BCE: D(x), D(G(z))); log what is there.
+    shown = {"loss_d": "loss_D", "loss_g": "loss_G", "d_real": "D(x)", "d_fake": "D(G(z))"}
+    values = ", ".join(f"{label} {record[k]:.3f}" for k, label in shown.items() if k in record)
     logging.info(
-        "epoch %d/%d step %d: loss_D %.3f, loss_G %.3f, D(x) %.3f, D(G(z)) %.3f, %.1f examples/sec",
+        "epoch %d/%d step %d: %s, %.1f examples/sec",
         record["epoch"],
         num_epochs,
         record["step"],
-        record["loss_d"],
-        record["loss_g"],
-        record["d_real"],
-        record["d_fake"],
+        values,
         record["examples_per_sec"],
     )
 
@@ -343,7 +330,7 @@ class _Training:
         run_steps = make_run_steps(
             gan,
             self.num_examples,
-            schedule.steps_per_epoch,
+            schedule.batches_per_epoch,
             max_steps=min(config.steps_per_dispatch, schedule.total_steps),
             should_stop=interrupts.requested,
         )

@@ -81,3 +81,33 @@ def _read_holder(fd: int) -> str:
         return f"pid {holder['pid']} on host {holder['host']}, since {holder['since']}"
     except (ValueError, KeyError, OSError):
         return "holder unknown"
+
+
+def ensure_writable(path: str, hint: str = "") -> None:
+    """Raises a one-line `UserError` unless a file can be written at `path`.
+
+    Creates the missing directories, as the writers do. Checked by opening the file, the
+    only test that ACLs, read-only mounts and root (who ignores mode bits) all answer
+    truthfully; a file that did not exist is removed again.
+
+    Args:
+      path: the file to be written.
+      hint: appended to the message (e.g. which flag chooses another path).
+    """
+    path = os.path.abspath(path)
+    if os.path.isdir(path):
+        raise UserError(f"cannot write {path}: it is a directory{hint}")
+    parent = os.path.dirname(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise UserError(f"cannot write {path}: {parent} is a file, not a directory{hint}")
+    existed = os.path.exists(path)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "ab"):
+            pass
+    except OSError as error:
+        raise UserError(f"cannot write {path}: {error.strerror}{hint}") from error
+    if not existed:
+        os.remove(path)

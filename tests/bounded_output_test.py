@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from testing_configs import gaussian_config
 
-from gan_jax import evaluation
+from gan_jax import evaluation, sampling, workdir
 from gan_jax.errors import UserError
 from gan_jax.metrics import class_coverage, frechet, inception_score, mnist_classifier
 from gan_jax.metrics.gaussian import fit_gaussian
@@ -94,13 +94,13 @@ def test_streamed_classifier_scores_equal_one_array_formulas():
 def test_latents_are_one_draw_up_to_a_chunk():
     config = gaussian_config()
     key = jax.random.key(3)
-    n = evaluation.LATENT_CHUNK
-    batches = list(evaluation.latent_batches(key, n, config, batch_size=30_000))
+    n = sampling.LATENT_CHUNK
+    batches = list(sampling.latent_batches(key, n, config, batch_size=30_000))
     assert [start for start, _ in batches] == [0, 30_000, 60_000, 90_000]
     z = np.concatenate([z for _, z in batches])
     np.testing.assert_array_equal(z, sample_latents(key, n, config))
     # Past a chunk, each chunk is its own draw: bounded memory for any count.
-    more = list(evaluation.latent_batches(key, n + 5, config))
+    more = list(sampling.latent_batches(key, n + 5, config))
     np.testing.assert_array_equal(
         more[-1][1], sample_latents(jax.random.fold_in(key, 1), 5, config)
     )
@@ -111,9 +111,9 @@ def test_streamed_gaussian_fit_equals_one_array_fit():
     gan = build_gan(config)
     state = create_state(gan, 0)
     key = jax.random.key(4)
-    n = evaluation.LATENT_CHUNK + 345  # two latent chunks, 21 generator calls
+    n = sampling.LATENT_CHUNK + 345  # two latent chunks, 21 generator calls
     fit = evaluation.gaussian_fit(gan, state, n, key)
-    mean, cov = fit_gaussian(evaluation.generate_samples(gan, state, n, key))
+    mean, cov = fit_gaussian(sampling.generate_samples(gan, state, n, key))
     assert fit["num_samples"] == n
     np.testing.assert_allclose(fit["mean"], mean, rtol=1e-12)
     np.testing.assert_allclose(fit["cov"], cov, rtol=1e-9)
@@ -129,10 +129,10 @@ def test_ensure_writable(tmp_path):
         (tmp_path, "it is a directory"),
     ]:
         with pytest.raises(UserError, match=reason) as error:
-            evaluation.ensure_writable(str(bad), " (use --out)")
+            workdir.ensure_writable(str(bad), " (use --out)")
         assert "\n" not in str(error.value) and str(error.value).endswith("(use --out)")
     nested = tmp_path / "new" / "dirs" / "out.json"
-    evaluation.ensure_writable(str(nested))
+    workdir.ensure_writable(str(nested))
     assert nested.parent.is_dir() and not nested.exists()  # no empty file left behind
-    evaluation.ensure_writable(str(regular))
+    workdir.ensure_writable(str(regular))
     assert regular.read_text() == "keep"

@@ -26,14 +26,23 @@ def test_defaults_reach_equilibrium_and_fit_the_gaussian(tmp_path):
         records = [json.loads(line) for line in f]
     assert [r["epoch"] for r in records] == list(range(1, 21))
     assert records[-1]["step"] == 2500
-    # D2L reports loss_D 0.693, loss_G 0.693.
-    assert records[-1]["loss_d"] == pytest.approx(np.log(2), abs=0.01)
-    assert records[-1]["loss_g"] == pytest.approx(np.log(2), abs=0.01)
+    # D2L reports loss_D 0.693, loss_G 0.693. Over seeds 0-7 on an AMD EPYC (Zen 4,
+    # AVX-512), natively and with XLA_FLAGS=--xla_cpu_max_isa=AVX (no FMA: other float
+    # rounding), the last epoch's |loss - log 2| is at most 0.0011 (loss_D) and 0.0081
+    # (loss_G; single epochs near the end spike to 0.016). Bound 0.03: 3.7x the largest
+    # final deviation; epoch 1 is at loss_D 0.44, loss_G 1.41, and a D that wins is far below.
+    assert records[-1]["loss_d"] == pytest.approx(np.log(2), abs=0.03)
+    assert records[-1]["loss_g"] == pytest.approx(np.log(2), abs=0.03)
     with open(tmp_path / "gaussian_fit.json") as f:
         fit = json.load(f)
     np.testing.assert_allclose(fit["target_cov"], [[1.01, 1.95], [1.95, 4.25]], atol=1e-9)
-    # Seed 0 lands at W2 ~ 0.22; D2L's own code spans 0.08-1.09 over seeds.
-    assert fit["w2"] < 0.5
+    # W2 after 2,500 steps is chaotic in the seed and in the CPU's float rounding: seed 0
+    # gives 0.222 on AVX-512 (Intel Xeon, AMD EPYC Zen 4), 0.195 without FMA, 0.547 on an
+    # AVX2-only AMD EPYC. Seeds 0-7 on the Zen 4 EPYC, both roundings: 0.144-0.910, median
+    # 0.23 (seed 2 sticks at 0.910 in both; D2L's own code reaches 1.09). Bound 1.5: 1.65x
+    # the largest W2 measured, and still below every broken outcome: an untrained G scores
+    # 3.15-3.20, a point mass at the target mean 2.29, the target's shape at mean 0 2.24.
+    assert fit["w2"] < 1.5
     for name in ("losses.png", "samples/epoch_0020.png", "checkpoints/2500"):
         assert os.path.exists(tmp_path / name), name
     # Rerunning a finished run resumes at its end and trains nothing more.

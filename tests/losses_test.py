@@ -1,12 +1,14 @@
-"""Losses against hand-computed values."""
+"""Losses against hand-computed values; the objective registry against the functions."""
 
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from gan_jax import losses
+from gan_jax.config import LossConfig
 
 LOGITS = jnp.array([2.0, -1.0, 0.0])
 
@@ -72,3 +74,71 @@ def test_bad_names_raise():
         losses.reduce(LOGITS, "max")
     with pytest.raises(ValueError, match="generator loss"):
         losses.generator_loss(LOGITS, kind="wasserstein")
+
+
+REAL, FAKE = jnp.array([2.0, -1.0, 0.3, 4.0]), jnp.array([0.5, -3.0, 1.0, -0.2])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("weight", [1.0, 0.5])
+@pytest.mark.parametrize("kind", ["non_saturating", "minimax"])
+def test_bce_objective_equals_the_functions(reduction, label_smoothing, weight, kind):
+    config = LossConfig(
+        reduction=reduction,
+        d_loss_weight=weight,
+        label_smoothing=label_smoothing,
+        generator_loss=kind,
+    )
+    objective = losses.from_config(config)
+    assert isinstance(objective, losses.BinaryCrossEntropy)
+    loss, terms = objective.discriminator_loss(REAL, FAKE)
+    want, (want_real, want_fake) = losses.discriminator_loss(
+        REAL, FAKE, label_smoothing=label_smoothing, reduction=reduction, weight=weight
+    )
+    np.testing.assert_array_equal(loss, want)
+    np.testing.assert_array_equal(terms["loss_d_real"], want_real)
+    np.testing.assert_array_equal(terms["loss_d_fake"], want_fake)
+    np.testing.assert_array_equal(objective.real_loss(REAL), want_real)
+    np.testing.assert_array_equal(objective.fake_loss(FAKE), want_fake)
+    np.testing.assert_array_equal(
+        objective.generator_loss(FAKE),
+        losses.generator_loss(FAKE, kind=kind, reduction=reduction),
+    )
+
+
+def test_bce_objective_against_hand_computed_values():
+    objective = losses.from_config(LossConfig(reduction="sum", d_loss_weight=0.5))
+    loss, _ = objective.discriminator_loss(REAL[:2], FAKE[:2])
+    want = bce(2.0, 1.0) + bce(-1.0, 1.0) + bce(0.5, 0.0) + bce(-3.0, 0.0)
+    assert float(loss) == pytest.approx(want / 2, rel=1e-6)
+    minimax = losses.from_config(LossConfig(generator_loss="minimax"))
+    assert float(minimax.generator_loss(jnp.array([0.5]))) == pytest.approx(-bce(0.5, 0.0))
+
+
+def test_bce_diagnostics():
+    metrics = losses.from_config(LossConfig()).diagnostics(REAL, FAKE)
+    sigmoid = lambda x: 1 / (1 + math.exp(-x))
+    assert float(metrics["d_real"]) == pytest.approx(np.mean([sigmoid(x) for x in REAL.tolist()]))
+    assert float(metrics["d_fake"]) == pytest.approx(np.mean([sigmoid(x) for x in FAKE.tolist()]))
+    # Real logits > 0: 3 of 4; fake logits < 0: 2 of 4.
+    assert float(metrics["d_accuracy"]) == pytest.approx((3 / 4 + 2 / 4) / 2)
+
+
+def test_default_hooks_add_nothing():
+    objective = losses.from_config(LossConfig())
+    params = {"w": jnp.ones(3)}
+    assert objective.constrain_discriminator(params) is params
+    key = jax.random.key(0)
+    assert objective.penalty(lambda x, y: x, REAL, FAKE, None, key) is None
+
+
+def test_registry():
+    assert losses.OBJECTIVES["bce"] is losses.BinaryCrossEntropy
+    assert isinstance(losses.create_objective("bce", LossConfig()), losses.BinaryCrossEntropy)
+    with pytest.raises(ValueError, match="unknown objective 'wgan'"):
+        losses.create_objective("wgan", LossConfig())
+    with pytest.raises(ValueError, match="reduction"):
+        losses.from_config(LossConfig(reduction="max"))
+    with pytest.raises(ValueError, match="generator loss"):
+        losses.from_config(LossConfig(generator_loss="wasserstein"))

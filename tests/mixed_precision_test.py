@@ -56,4 +56,6 @@ def test_bf16_losses_track_float32(steps):
     fp32, bf16 = steps["float32"][2], steps["bfloat16"][2]
     for name in ("loss_d", "loss_g"):
         assert np.isfinite(float(bf16[name]))
+        # After 3 steps, init seeds 0-7 on an AMD EPYC (Zen 4, AVX-512, with and without
+        # FMA): relative gap at most 0.018 (loss_g, seed 5); bound 0.1 is 5.5x that.
         assert float(bf16[name]) == pytest.approx(float(fp32[name]), rel=0.1)

@@ -2,7 +2,8 @@
 
 Each trains for a few hundred steps and must measurably learn: D stops winning
 outright, and the generated images' pixel statistics move from their starting
-point to the data's (mean intensity and the mean image).
+point to the data's (mean intensity and the mean image). The bounds hold over
+seeds 0-7 and two float roundings with the margins stated at each.
 """
 
 import json
@@ -17,7 +18,7 @@ import pytest
 from gan_jax.checkpoint import Checkpoints, checkpoint_dir, restore_gan
 from gan_jax.data import source
 from gan_jax.data.pipeline import unscale
-from gan_jax.evaluation import generate_samples
+from gan_jax.sampling import generate_samples
 from gan_jax.state import create_state
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -59,8 +60,14 @@ def test_short_run_learns(name, mnist_data_dir, tmp_path):
     num_epochs = int(CASES[name][1].split("=")[1])
     assert [r["epoch"] for r in records] == list(range(1, num_epochs + 1))
     assert all(np.isfinite([r["loss_d"], r["loss_g"]]).all() for r in records)
-    # D's accuracy rises to ~1.0 within the first epoch, then G catches up.
-    assert records[-1]["d_accuracy"] < 0.98, [r["d_accuracy"] for r in records]
+    # D's accuracy rises to ~1.0 within the first epoch, then G catches up; a G that does
+    # not learn leaves D at 1.0. Outcomes of chaotic training, so the bounds below hold
+    # over seeds 0-7 on an AMD EPYC (Zen 4, AVX-512), natively and without FMA
+    # (XLA_FLAGS=--xla_cpu_max_isa=AVX, other float rounding): 16 runs per experiment.
+    # Last epoch's d_accuracy: mlp_gan_mnist 0.615-0.937, mlp_gan_mnist_deep 0.916-0.964,
+    # cgan_mnist 0.967-0.977 (mean 0.972, sd 0.003). Bound 0.99: D errs on at least 1%,
+    # measured at least 2.3% (2.3x; the former 0.98 was 0.003 above cgan's worst seed).
+    assert records[-1]["d_accuracy"] < 0.99, [r["d_accuracy"] for r in records]
     for path in ("losses.png", f"samples/epoch_{num_epochs:04d}.png"):
         assert os.path.exists(tmp_path / path), path
     assert os.listdir(tmp_path / "tensorboard")
@@ -85,8 +92,12 @@ def test_short_run_learns(name, mnist_data_dir, tmp_path):
     data_mean, data_image = pixel_stats(data)
     before_mean, before_image = pixel_stats(images_of(untrained))
     after_mean, after_image = pixel_stats(images_of(trained))
-    # Mean intensity: MNIST is ~0.13; an untrained G sits near 0.5.
-    assert abs(after_mean - data_mean) < 0.5 * abs(before_mean - data_mean)
+    # Mean intensity: MNIST is ~0.13; an untrained G sits near 0.5 (ratio 1 below). Over
+    # the same 16 runs the largest ratios are mlp_gan_mnist_deep's (the shortest run):
+    # mean intensity 0.026-0.313 (mean 0.16, sd 0.10; mlp_gan_mnist at most 0.249,
+    # cgan_mnist 0.047), mean image 0.208-0.392 (mean 0.28, sd 0.06; others at most 0.302).
+    # Bounds 0.6 and 0.6: 1.9x and 1.5x the largest, 4.5 and 5 sd above the mean.
+    assert abs(after_mean - data_mean) < 0.6 * abs(before_mean - data_mean)
     assert np.abs(after_image - data_image).mean() < 0.6 * np.abs(before_image - data_image).mean()
 
 

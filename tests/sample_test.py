@@ -14,8 +14,8 @@ from testing_configs import camel_config, gaussian_config
 from gan_jax.checkpoint import restore_gan
 from gan_jax.config import ModelConfig
 from gan_jax.data import quickdraw
-from gan_jax.evaluation import generate_samples
 from gan_jax.sample import MAX_GRID_IMAGES, MAX_SCATTER_POINTS
+from gan_jax.sampling import generate_samples
 from gan_jax.train import train_and_evaluate
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

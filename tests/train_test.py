@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 from testing_configs import camel_config, gaussian_config
 
+from gan_jax import loop as loop_lib
 from gan_jax import steps as steps_lib
 from gan_jax.checkpoint import Checkpoints, checkpoint_dir
 from gan_jax.data.pipeline import TrainingData, epoch_order, load_training_data, scale
+from gan_jax.evaluation import gaussian_fit
 from gan_jax.state import build_gan, create_state
 from gan_jax.train import ConfigError, train_and_evaluate
 
@@ -66,12 +68,12 @@ def test_multi_step_loop_equals_single_jitted_steps(loop):
     gan = build_gan(config)
     host = load_training_data(config.data, config.seed)
     data = TrainingData(jnp.asarray(host.examples), None)
-    run = steps_lib.make_run_steps(gan, 80, steps_per_epoch=10, max_steps=20, loop=loop)
+    run = loop_lib.make_run_steps(gan, 80, steps_per_epoch=10, max_steps=20, loop=loop)
     looped, history = run(create_state(gan, 0), data, jnp.int32(15))
 
     single_step = jax.jit(lambda s, x: steps_lib.train_step(gan, s, x, None))
     state = create_state(gan, 0)
-    order_key = steps_lib.data_key(state.key)
+    order_key = loop_lib.data_key(state.key)
     losses = []
     for step in range(15):
         order = epoch_order(order_key, step // 10, 80)
@@ -91,7 +93,7 @@ def test_conv_nets_device_and_host_loops_agree():
     data = TrainingData(jnp.asarray(examples), None)
     states = {}
     for loop in ("device", "host"):
-        run = steps_lib.make_run_steps(gan, 16, steps_per_epoch=4, max_steps=4, loop=loop)
+        run = loop_lib.make_run_steps(gan, 16, steps_per_epoch=4, max_steps=4, loop=loop)
         states[loop], history = run(create_state(gan, 0), data, jnp.int32(3))
         assert history["loss_d"].shape == (4,) and float(history["loss_d"][3]) == 0.0
     assert int(states["host"].step) == 3
@@ -112,12 +114,21 @@ def test_data_order_is_a_pure_function_of_seed_and_epoch():
 
 
 def test_training_learns_the_gaussian(tmp_path):
-    config = gaussian_config(num_points=1000, num_epochs=20, checkpoint_every_steps=5000)
-    train_and_evaluate(config, str(tmp_path))
+    # D2L 20.1's full schedule (2,500 steps) with seed 1; gaussian_2d_test runs seed 0.
+    config = gaussian_config(num_points=1000, num_epochs=20, checkpoint_every_steps=5000, seed=1)
+    state = train_and_evaluate(config, str(tmp_path))
     with open(os.path.join(tmp_path, "metrics.jsonl")) as f:
         final = [json.loads(line) for line in f][-1]
-    assert final["loss_d"] == pytest.approx(np.log(2), abs=0.01)
-    assert final["loss_g"] == pytest.approx(np.log(2), abs=0.01)
+    # Chaotic outcomes, bounded as in gaussian_2d_test (the same training): over seeds
+    # 0-7 on an AMD EPYC (Zen 4, AVX-512), natively and without FMA
+    # (XLA_FLAGS=--xla_cpu_max_isa=AVX), |loss - log 2| <= 0.0011 (D), 0.0081 (G): bound
+    # 0.03. An untrained D also sits at log 2, so the losses alone prove little: W2 is the
+    # test. Seed 1 scores 0.243 (0.174 without FMA); seeds 0-7 span 0.144-0.910. Bound
+    # 1.5, 1.65x the largest; an untrained G scores 3.2, G collapsed to the mean 2.29.
+    assert final["loss_d"] == pytest.approx(np.log(2), abs=0.03)
+    assert final["loss_g"] == pytest.approx(np.log(2), abs=0.03)
+    fit = gaussian_fit(build_gan(config), state, 100_000, jax.random.key(0))
+    assert fit["w2"] < 1.5
     for name in ("losses.png", "config.json", "samples/epoch_0020.png"):
         assert os.path.exists(os.path.join(tmp_path, name)), name
     assert os.listdir(os.path.join(tmp_path, "tensorboard"))

@@ -33,6 +33,7 @@ from absl import logging
 
 from gan_jax.checkpoint import restore_pytree, save_pytree
 from gan_jax.data import fetch
+from gan_jax.data.pipeline import scale
 from gan_jax.errors import UserError
 
 IMAGE_SHAPE = (28, 28, 1)
@@ -160,7 +161,7 @@ def init_params(key: jax.Array) -> Any:
 def _to_unit_interval(images: jax.Array) -> jax.Array:
     """uint8 [0, 255] -> float32 [0, 1]; float images are taken to be in [0, 1] already."""
     if images.dtype == jnp.uint8:
-        return images.astype(jnp.float32) / 255.0
+        return scale(images, "zero_one")
     return images.astype(jnp.float32)
 
 

@@ -14,7 +14,7 @@ Keras' BatchNormalization momentum m is Flax's momentum m; its epsilon is 1e-3.
 """
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import flax.linen as nn
 import jax
@@ -47,6 +47,8 @@ class ConvDiscriminator(nn.Module):
         in Keras, so only kernels follow the scheme here).
       dtype: computation dtype; parameters stay float32.
     """
+
+    convolutional: ClassVar[bool] = True  # see gan_jax.loop.default_loop
 
     filters: Sequence[int] = (64, 64, 128, 128)
     kernel_sizes: Sequence[int] = (5, 5, 5, 5)
@@ -96,6 +98,8 @@ class UpsamplingGenerator(nn.Module):
       init_scheme: kernel initialisation (Keras biases start at zero).
       dtype: computation dtype; parameters stay float32.
     """
+
+    convolutional: ClassVar[bool] = True  # see gan_jax.loop.default_loop
 
     initial_shape: Sequence[int] = (7, 7, 64)
     upsample: Sequence[int] = (2, 2, 1, 1)

@@ -14,7 +14,7 @@ explicit padding k - 1 - p on each side (LIBRARY_NOTES, checked shape for shape)
 BatchNorm momentum 0.9 in Flax equals PyTorch's momentum 0.1.
 """
 
-from typing import Any
+from typing import Any, ClassVar
 
 import flax.linen as nn
 import jax
@@ -48,6 +48,8 @@ class DCGANGenerator(nn.Module):
       init_scheme: D2L draws every parameter (BatchNorm's too) from N(0, 0.02).
       dtype: computation dtype; parameters stay float32.
     """
+
+    convolutional: ClassVar[bool] = True  # see gan_jax.loop.default_loop
 
     base_channels: int = 64
     channels: int = 3
@@ -93,6 +95,8 @@ class DCGANDiscriminator(nn.Module):
       init_scheme: D2L draws every parameter (BatchNorm's too) from N(0, 0.02).
       dtype: computation dtype; parameters stay float32.
     """
+
+    convolutional: ClassVar[bool] = True  # see gan_jax.loop.default_loop
 
     base_channels: int = 64
     negative_slope: float = 0.2

@@ -7,7 +7,7 @@ label concatenated to the input).
 """
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import flax.linen as nn
 import jax
@@ -35,6 +35,8 @@ class MLP(nn.Module):
       init_scheme: a scheme of `gan_jax.models.initializers`.
       dtype: computation dtype (parameters stay float32).
     """
+
+    convolutional: ClassVar[bool] = False  # see gan_jax.loop.default_loop
 
     hidden_sizes: Sequence[int]
     output_shape: Sequence[int] = ()

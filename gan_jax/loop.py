@@ -1,0 +1,194 @@
+"""The training loop: many steps per dispatch, on the device or the host, and their batches.
+
+The pure updates live in `gan_jax.steps`; this module decides which real batches
+each step sees and how steps are dispatched. The data is one stream of batches:
+a step with k D updates (`Config.d_steps_per_g_step`) takes the k batches at
+positions s*k .. s*k+k-1 of it, so with one D update step s takes batch s. Batch
+p comes from the order of epoch p // batches_per_epoch, which derives from
+`fold_in(stream(root, DATA), epoch)` (or from position p itself when sampling with
+replacement), so a resumed run sees exactly the batches an unbroken run would.
+"""
+
+import dataclasses
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from gan_jax.data.pipeline import TrainingData, epoch_order, scale
+from gan_jax.state import GAN, GANState
+from gan_jax.steps import Metrics, train_step
+
+_DATA_STREAM = 1  # gan_jax.steps draws the steps' randomness from stream 0
+
+
+def data_key(root_key: jax.Array) -> jax.Array:
+    """The key that the data order derives from."""
+    return jax.random.fold_in(root_key, _DATA_STREAM)
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchStream:
+    """Which examples make up batch `position` of the data stream.
+
+    Attributes:
+      sampling: `DataConfig.sampling`: 'epoch', 'sequential' or 'with_replacement'.
+      batch_size: examples per batch.
+      num_examples: the training set's size.
+      batches_per_epoch: batches between data-order reshuffles.
+    """
+
+    sampling: str
+    batch_size: int
+    num_examples: int
+    batches_per_epoch: int
+
+    def order(self, root_key: jax.Array, position: jax.Array) -> jax.Array:
+        """The data order of the epoch holding batch `position` (a permutation)."""
+        if self.sampling == "sequential":
+            return jnp.arange(self.num_examples)
+        epoch = position // self.batches_per_epoch
+        return epoch_order(data_key(root_key), epoch, self.num_examples)
+
+    def indices(
+        self, root_key: jax.Array, position: jax.Array, order: jax.Array
+    ) -> tuple[jax.Array, jax.Array]:
+        """Batch `position`'s example indices, and the order of its epoch.
+
+        `order` is the order of the previous batch's epoch; it is recomputed only
+        at an epoch's first batch, not for every batch.
+        """
+        if self.sampling == "with_replacement":
+            key = jax.random.fold_in(data_key(root_key), position)
+            return jax.random.randint(key, (self.batch_size,), 0, self.num_examples), order
+        offset = position % self.batches_per_epoch
+        order = jax.lax.cond(offset == 0, lambda: self.order(root_key, position), lambda: order)
+        return jax.lax.dynamic_slice_in_dim(order, offset * self.batch_size, self.batch_size), order
+
+
+def gather_batch(
+    gan: GAN, data: TrainingData, indices: jax.Array
+) -> tuple[jax.Array, jax.Array | None]:
+    """The scaled real examples at `indices`, and their labels for a conditional GAN."""
+    real = scale(jnp.take(data.examples, indices, axis=0), gan.config.data.scaling)
+    labels = None if data.labels is None or not gan.config.num_classes else data.labels[indices]
+    return real, labels
+
+
+def first_position(gan: GAN, step: jax.Array) -> jax.Array:
+    """The stream position of step `step`'s first batch."""
+    return step * gan.config.d_steps_per_g_step
+
+
+def default_loop(gan: GAN) -> str:
+    """'device' (one `fori_loop` per dispatch), except for conv nets on CPU: 'host'.
+
+    XLA:CPU runs convolutions and their gradients about 100 times slower inside a while
+    loop than outside one (jax-ml/jax#12868; a DCGAN or camel step takes seconds there
+    instead of a fraction of one), so on CPU conv nets are stepped by a host loop of
+    jitted steps instead. Steps are still dispatched asynchronously and metrics read
+    back once per dispatch; accelerators always use the device loop. Each model class
+    declares whether it is `convolutional`.
+    """
+    convolutional = gan.generator.convolutional or gan.discriminator.convolutional
+    return "host" if jax.default_backend() == "cpu" and convolutional else "device"
+
+
+def make_run_steps(
+    gan: GAN,
+    num_examples: int,
+    steps_per_epoch: int,
+    max_steps: int,
+    loop: str | None = None,
+    should_stop: Callable[[], object] | None = None,
+) -> Callable[[GANState, TrainingData, jax.Array], tuple[GANState, Metrics]]:
+    """Builds the function that runs up to `max_steps` training steps per call.
+
+    Args:
+      gan: the networks and optimizers.
+      num_examples: the training set's size.
+      steps_per_epoch: batches between data-order reshuffles: the steps of an
+        epoch when each step takes one batch (`d_steps_per_g_step` 1), else that
+        many batches per step.
+      max_steps: the most steps one call runs.
+      loop: 'device' runs the steps in one jitted `fori_loop`; 'host' calls a jitted
+        step from Python (see `default_loop`, the default). Both run the same steps on
+        the same data: bit-identical for MLPs on CPU, equal to float32 rounding for
+        conv nets (XLA:CPU picks other conv algorithms inside a loop).
+      should_stop: the host loop asks it before each step and ends the call early
+        when it returns something true (a pending SIGTERM, say); the device loop
+        always runs its `num_steps`.
+
+    Returns:
+      `run(state, data, num_steps) -> (state, metrics)`. `metrics[name][i]` is step
+      i's value for i below the steps actually run (`state.step` tells how many;
+      entries past them are zero). With the device
+      loop `num_steps` (<= max_steps) is traced, so every call reuses one compilation.
+      The state argument is donated.
+    """
+    config = gan.config
+    loop = loop or default_loop(gan)
+    if loop not in ("device", "host"):
+        raise ValueError(f"loop must be 'device' or 'host', got {loop!r}")
+    stream = BatchStream(config.data.sampling, config.batch_size, num_examples, steps_per_epoch)
+    num_batches = config.d_steps_per_g_step
+
+    def start_order(state: GANState) -> jax.Array:
+        return stream.order(state.key, first_position(gan, state.step))
+
+    def one_step(state: GANState, data: TrainingData, order: jax.Array):
+        """One training step at `state.step`; `order` is the current epoch's data order."""
+        position = first_position(gan, state.step)
+        batches = []
+        for i in range(num_batches):
+            indices, order = stream.indices(state.key, position + i, order)
+            batches.append(gather_batch(gan, data, indices))
+        if num_batches == 1:
+            real, labels = batches[0]
+        else:
+            real = tuple(x for x, _ in batches)
+            labels = None if batches[0][1] is None else tuple(y for _, y in batches)
+        state, metrics = train_step(gan, state, real, labels)
+        return state, order, metrics
+
+    def empty_history(state: GANState, data: TrainingData) -> Metrics:
+        shapes = jax.eval_shape(one_step, state, data, jnp.arange(num_examples))[2]
+        return {k: jnp.zeros((max_steps,), v.dtype) for k, v in shapes.items()}
+
+    def run_on_device(state: GANState, data: TrainingData, num_steps: jax.Array):
+        def body(i, carry):
+            state, order, history = carry
+            state, order, metrics = one_step(state, data, order)
+            history = {k: history[k].at[i].set(v) for k, v in metrics.items()}
+            return state, order, history
+
+        carry = (state, start_order(state), empty_history(state, data))
+        state, _, history = jax.lax.fori_loop(0, num_steps, body, carry)
+        return state, history
+
+    if loop == "device":
+        return jax.jit(run_on_device, donate_argnums=0)
+
+    jitted_step = jax.jit(one_step, donate_argnums=0)
+    jitted_start_order = jax.jit(start_order)
+
+    @jax.jit
+    def stack(history: list[Metrics]) -> Metrics:
+        names = history[0].keys()
+        padding = max_steps - len(history)
+        return {k: jnp.pad(jnp.stack([m[k] for m in history]), (0, padding)) for k in names}
+
+    def run_on_host(state: GANState, data: TrainingData, num_steps: jax.Array):
+        num_steps = int(num_steps)
+        if not 0 < num_steps <= max_steps:
+            raise ValueError(f"num_steps must be in [1, {max_steps}], got {num_steps}")
+        order = jitted_start_order(state)
+        history = []
+        for i in range(num_steps):
+            if i and should_stop is not None and should_stop():
+                break
+            state, order, metrics = jitted_step(state, data, order)
+            history.append(metrics)
+        return state, stack(history)
+
+    return run_on_host
