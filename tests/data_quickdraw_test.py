@@ -1,18 +1,10 @@
 """QuickDraw camel builder, from a tiny generated camel.npy."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
+from cli_runs import prepare as prepare_cli
 
 from gan_jax.data import quickdraw, source
-
-
-def _prepare_cli(*args: str) -> subprocess.CompletedProcess:
-    """Runs `python -m gan_jax.data.prepare ARGS` as a user would."""
-    command = [sys.executable, "-m", "gan_jax.data.prepare", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_prepare_and_load_keep_rows_in_order(tmp_path):
@@ -43,7 +35,7 @@ def test_bad_arrays_are_refused(tmp_path, array, message):
 def test_cli_corrupt_npy_is_one_line(tmp_path):
     corrupt = tmp_path / "camel.npy"
     corrupt.write_bytes(b"\x93NUMPY garbage")
-    result = _prepare_cli("quickdraw_camel", f"--data_dir={tmp_path}", f"--manual_path={corrupt}")
+    result = prepare_cli("quickdraw_camel", f"--data_dir={tmp_path}", f"--manual_path={corrupt}")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     last_line = result.stderr.strip().splitlines()[-1]
@@ -53,7 +45,7 @@ def test_cli_corrupt_npy_is_one_line(tmp_path):
 def test_cli_prints_what_it_built(tmp_path):
     np.save(tmp_path / "camel.npy", np.zeros((3, 784), np.uint8))
     data_dir = tmp_path / "tfds"
-    result = _prepare_cli(
+    result = prepare_cli(
         "quickdraw_camel", f"--data_dir={data_dir}", f"--manual_path={tmp_path / 'camel.npy'}"
     )
     assert result.returncode == 0, result.stderr

@@ -7,14 +7,9 @@ import time
 
 import numpy as np
 import pytest
+from cli_runs import prepare as prepare_cli
 
 from gan_jax.data import mnist, pokemon, quickdraw, source
-
-
-def _prepare_cli(*args: str) -> subprocess.CompletedProcess:
-    """Runs `python -m gan_jax.data.prepare ARGS` as a user would."""
-    command = [sys.executable, "-m", "gan_jax.data.prepare", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -131,13 +126,13 @@ def test_variants_match_the_builders(tmp_path):
     ],
 )
 def test_cli_bad_arguments_are_one_line(args, message):
-    result = _prepare_cli(*args)
+    result = prepare_cli(*args)
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: prepare: {message}")
 
 
 def test_cli_help_lists_datasets_and_flags():
-    result = _prepare_cli("--help")  # absl exits 1 after help
+    result = prepare_cli("--help")  # absl exits 1 after help
     for word in ("mnist", "pokemon", "quickdraw_camel", "--data_dir", "--manual_path", "--source"):
         assert word in result.stdout

@@ -8,13 +8,12 @@ import sys
 
 import numpy as np
 import pytest
+from cli_runs import REPO
 from PIL import Image
 from testing_configs import gaussian_config
 
 from gan_jax.metrics.gaussian import wasserstein2_gaussian
 from gan_jax.train import train_and_evaluate
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_module(module: str, *args: str) -> subprocess.CompletedProcess:

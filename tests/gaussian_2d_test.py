@@ -7,8 +7,8 @@ import sys
 
 import numpy as np
 import pytest
+from cli_runs import REPO
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, "experiments", "gaussian_2d.py")
 
 

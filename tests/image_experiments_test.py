@@ -11,12 +11,11 @@ import zipfile
 import jax
 import numpy as np
 import pytest
+from cli_runs import REPO
 from PIL import Image
 
 from gan_jax.checkpoint import restore_gan
 from gan_jax.data import pokemon, quickdraw
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # experiment: (flags of a few-step run, generated image shape)
 CASES = {

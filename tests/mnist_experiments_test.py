@@ -14,14 +14,13 @@ import sys
 import jax
 import numpy as np
 import pytest
+from cli_runs import REPO
 
 from gan_jax.checkpoint import Checkpoints, checkpoint_dir, restore_gan
 from gan_jax.data import source
 from gan_jax.data.pipeline import unscale
 from gan_jax.sampling import generate_samples
 from gan_jax.state import create_state
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 CASES = {
     # experiment: flags for a short run (the document's other values stay).

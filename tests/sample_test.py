@@ -1,13 +1,13 @@
 """The sampling command on a trained checkpoint, run as a user runs it."""
 
 import dataclasses
-import os
 import subprocess
 import sys
 
 import jax
 import numpy as np
 import pytest
+from cli_runs import REPO
 from PIL import Image
 from testing_configs import camel_config, gaussian_config
 
@@ -17,8 +17,6 @@ from gan_jax.data import quickdraw
 from gan_jax.sample import MAX_GRID_IMAGES, MAX_SCATTER_POINTS
 from gan_jax.sampling import generate_samples
 from gan_jax.train import train_and_evaluate
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_sample(*args: str) -> subprocess.CompletedProcess:
