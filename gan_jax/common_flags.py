@@ -6,6 +6,7 @@ experiment overrides these defaults with its document's values via
 `set_defaults`.
 """
 
+import json
 import logging as std_logging
 import os
 import sys
@@ -15,6 +16,7 @@ from typing import Any
 from absl import app, flags, logging
 
 from gan_jax import interrupts
+from gan_jax.config import to_dict
 from gan_jax.errors import Interrupted, UserError
 
 # Commands import this module first, before JAX: from here on SIGINT and SIGTERM end
@@ -52,6 +54,11 @@ NUM_GRID_SAMPLES = flags.DEFINE_integer(
 )
 SAMPLE_EVERY_EPOCHS = flags.DEFINE_integer(
     "sample_every_epochs", 1, "Write the sample grid and loss plot every this many epochs."
+)
+PRINT_CONFIG = flags.DEFINE_bool(
+    "print_config",
+    False,
+    "Print the resolved config as JSON and exit without training (nothing is written).",
 )
 START_OVER = flags.DEFINE_bool(
     "start_over",
@@ -136,7 +143,13 @@ def epoch_hooks(config: Any) -> list[Any]:
 
 
 def train(config: Any) -> Any:
-    """Trains `config` in `--workdir` with the `--eval_every_epochs` hooks; the final state."""
+    """Trains `config` in `--workdir` with the `--eval_every_epochs` hooks; the final state.
+
+    With `--print_config`, prints the config as JSON and exits instead.
+    """
+    if PRINT_CONFIG.value:
+        print(json.dumps(to_dict(config), indent=2))
+        sys.exit(0)
     from gan_jax.train import train_and_evaluate
 
     return train_and_evaluate(

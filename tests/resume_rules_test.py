@@ -134,3 +134,14 @@ def test_metrics_are_strict_json(tmp_path):
         "fid": None,
         "norm": None,
     }
+
+
+def test_print_config_prints_json_and_trains_nothing(tmp_path):
+    workdir = tmp_path / "run"
+    result = run(GAUSSIAN, f"--workdir={workdir}", "--lr_d=0.01", "--print_config")
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = json.loads(result.stdout)
+    assert config["experiment"] == "gaussian_2d"
+    assert config["d_optimizer"]["learning_rate"] == 0.01
+    assert config["batch_size"] == 8  # the document's value
+    assert not workdir.exists()
