@@ -23,13 +23,10 @@ import subprocess
 import sys
 import time
 
-import jax
-import numpy as np
-
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, _REPO)
 
-from gan_jax.checkpoint import restore_gan  # noqa: E402
+from gan_jax.checkpoint import restore_gan, state_digest  # noqa: E402
 from gan_jax.metric_writer import read_metrics  # noqa: E402
 
 # 9,600 steps of the Udacity MLP GAN (16 epochs of 600), a save every 50 steps.
@@ -60,15 +57,6 @@ def _parse(argv: list[str]) -> dict:
 def _command(experiment: str, workdir: str, flags: list[str]) -> list[str]:
     script = os.path.join(_REPO, "experiments", f"{experiment}.py")
     return [sys.executable, script, f"--workdir={workdir}", *flags]
-
-
-def _leaves(state) -> list[np.ndarray]:
-    out = []
-    for x in jax.tree.leaves(state):
-        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
-            x = jax.random.key_data(x)
-        out.append(np.asarray(x))
-    return out
 
 
 def _records(workdir: str) -> list[dict]:
@@ -175,9 +163,7 @@ def main(argv: list[str]) -> int:
 
     _, a, step_a = restore_gan(unbroken)
     _, b, step_b = restore_gan(interrupted)
-    same_params = step_a == step_b and all(
-        np.array_equal(x, y) for x, y in zip(_leaves(a), _leaves(b), strict=True)
-    )
+    same_params = step_a == step_b and state_digest(a) == state_digest(b)
     summary = {
         "experiment": options["experiment"],
         "flags": options["flags"],

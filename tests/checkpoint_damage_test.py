@@ -12,10 +12,10 @@ import glob
 import os
 import shutil
 
-import jax
 import numpy as np
 import pytest
 from cli_runs import run
+from states import assert_states_equal
 from testing_configs import gaussian_config
 
 from gan_jax.checkpoint import (
@@ -110,15 +110,6 @@ def unbroken(tmp_path_factory):
     return workdir
 
 
-def leaves(state):
-    out = []
-    for x in jax.tree.leaves(state):
-        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
-            x = jax.random.key_data(x)
-        out.append(np.asarray(x))
-    return out
-
-
 @pytest.mark.parametrize("damage", DAMAGE, ids=lambda f: f.__name__)
 def test_damaged_newest_step_is_skipped_then_resaved(tmp_path, unbroken, damage):
     workdir = str(tmp_path / "run")
@@ -138,8 +129,7 @@ def test_damaged_newest_step_is_skipped_then_resaved(tmp_path, unbroken, damage)
     resumed = train_and_evaluate(gaussian_config(**CONFIG), workdir)
     assert len(os.listdir(damaged_dir(workdir))) == 1
     _, expected, _ = restore_gan(unbroken)
-    for x, y in zip(leaves(resumed), leaves(expected), strict=True):
-        np.testing.assert_array_equal(x, y)
+    assert_states_equal(resumed, expected)
     with Checkpoints(checkpoint_dir(workdir), read_only=True) as checkpoints:
         assert checkpoints.all_steps() == [10, 20, 30]
         assert checkpoints.restore_latest().step == 30

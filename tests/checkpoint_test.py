@@ -3,21 +3,13 @@
 import os
 import shutil
 
-import jax
 import numpy as np
 import pytest
+from states import assert_states_equal
 from testing_configs import gaussian_config
 
 from gan_jax.checkpoint import Checkpoints, NoCheckpointError, restore_gan
 from gan_jax.state import build_gan, create_state
-
-
-def assert_same_state(a, b):
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
-            x, y = jax.random.key_data(x), jax.random.key_data(y)
-        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
-    assert jax.tree.structure(a) == jax.tree.structure(b)
 
 
 def test_round_trip_restores_params_optimizer_state_step_and_key(tmp_path):
@@ -30,7 +22,7 @@ def test_round_trip_restores_params_optimizer_state_step_and_key(tmp_path):
         assert checkpoints.latest_step() == 42
         restored = checkpoints.restore_latest().state
         assert checkpoints.restore_config(42) == config
-    assert_same_state(restored, state)
+    assert_states_equal(restored, state)
     # The restored optimizer state is the optax structure, not plain dicts.
     assert type(restored.discriminator.opt_state) is type(state.discriminator.opt_state)
 
@@ -44,7 +36,7 @@ def test_keeps_last_k_and_restores_a_given_step(tmp_path):
             checkpoints.save(step, state, config)
     with Checkpoints(str(tmp_path), max_to_keep=2) as checkpoints:
         assert checkpoints.all_steps() == [20, 30]
-        assert_same_state(checkpoints.restore_latest(step=20).state, states[20])
+        assert_states_equal(checkpoints.restore_latest(step=20).state, states[20])
         with pytest.raises(NoCheckpointError, match="step 10"):
             checkpoints.restore_latest(step=10)
 
@@ -57,7 +49,7 @@ def test_latest_falls_back_past_an_unreadable_step(tmp_path):
         checkpoints.save(2, create_state(gan, 2), config)
     shutil.rmtree(os.path.join(tmp_path, "2", "state"))
     with Checkpoints(str(tmp_path)) as checkpoints:
-        assert_same_state(checkpoints.restore_latest().state, create_state(gan, 1))
+        assert_states_equal(checkpoints.restore_latest().state, create_state(gan, 1))
 
 
 def test_restore_gan_needs_a_checkpoint(tmp_path):

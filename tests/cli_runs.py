@@ -62,3 +62,13 @@ def interrupt(process: subprocess.Popen, signum: int = signal.SIGTERM, timeout: 
     process.send_signal(signum)
     out, err = process.communicate(timeout=timeout)
     return process.returncode, out, err
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, start: str) -> str:
+    """rc 1, no traceback, and one `error:` line, the last on stderr; returns that line."""
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and result.stderr.strip().splitlines()[-1] == errors[0]
+    assert errors[0].startswith(start), errors[0]
+    return errors[0]

@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from cli_runs import REPO
+from cli_runs import REPO, assert_one_line_error
 from PIL import Image
 from testing_configs import gaussian_config
 
@@ -165,16 +165,6 @@ def test_errors_are_one_line(mnist_workdirs, tmp_path):
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: no MNIST classifier") and "train_classifier" in last
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, start: str) -> str:
-    """rc 1, no traceback, and one `error:` line, the last on stderr; returns that line."""
-    assert result.returncode == 1, result.stderr[-3000:]
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and result.stderr.strip().splitlines()[-1] == errors[0]
-    assert errors[0].startswith(start), errors[0]
-    return errors[0]
 
 
 def test_large_num_samples_is_scored_in_batches(gaussian_workdir, tmp_path):

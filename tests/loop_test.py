@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from states import leaves
 from testing_configs import camel_config, gaussian_config
 
 from gan_jax import loop as loop_lib
@@ -11,15 +12,6 @@ from gan_jax import models
 from gan_jax import steps as steps_lib
 from gan_jax.data.pipeline import TrainingData, epoch_order, load_training_data, scale
 from gan_jax.state import build_gan, create_state
-
-
-def leaves(state):
-    out = []
-    for x in jax.tree.leaves(state):
-        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
-            x = jax.random.key_data(x)
-        out.append(np.asarray(x))
-    return out
 
 
 def gaussian_data(config):

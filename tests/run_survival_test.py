@@ -12,10 +12,9 @@ import os
 import signal
 import time
 
-import jax
-import numpy as np
 import pytest
 from cli_runs import GAUSSIAN, finished_steps, interrupt, run, start, wait_for
+from states import assert_states_equal
 
 from gan_jax.checkpoint import restore_gan
 from gan_jax.metric_writer import read_metrics
@@ -36,10 +35,7 @@ def assert_same_final_state(workdir_a, workdir_b):
     _, a, step_a = restore_gan(str(workdir_a))
     _, b, step_b = restore_gan(str(workdir_b))
     assert step_a == step_b
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
-            x, y = jax.random.key_data(x), jax.random.key_data(y)
-        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    assert_states_equal(a, b)
 
 
 def leftover_temporaries(workdir):

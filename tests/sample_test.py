@@ -7,7 +7,7 @@ import sys
 import jax
 import numpy as np
 import pytest
-from cli_runs import REPO
+from cli_runs import REPO, assert_one_line_error
 from PIL import Image
 from testing_configs import camel_config, gaussian_config
 
@@ -54,16 +54,6 @@ def image_workdir(tmp_path_factory):
     workdir = str(root / "run")
     train_and_evaluate(config, workdir)
     return workdir
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, start: str) -> str:
-    """rc 1, no traceback, and one `error:` line, the last on stderr; returns that line."""
-    assert result.returncode == 1, result.stderr[-3000:]
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and result.stderr.strip().splitlines()[-1] == errors[0]
-    assert errors[0].startswith(start), errors[0]
-    return errors[0]
 
 
 def test_sample_writes_scatter_and_points(trained_workdir, tmp_path):

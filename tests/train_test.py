@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from states import assert_states_equal
 from testing_configs import camel_config, gaussian_config
 
 from gan_jax import loop as loop_lib
@@ -17,20 +18,6 @@ from gan_jax.data.pipeline import TrainingData, epoch_order, load_training_data,
 from gan_jax.evaluation import gaussian_fit
 from gan_jax.state import build_gan, create_state
 from gan_jax.train import ConfigError, train_and_evaluate
-
-
-def flat(state):
-    leaves = []
-    for x in jax.tree.leaves(state):
-        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
-            x = jax.random.key_data(x)
-        leaves.append(np.asarray(x))
-    return leaves
-
-
-def assert_states_equal(a, b):
-    for x, y in zip(flat(a), flat(b), strict=True):
-        np.testing.assert_array_equal(x, y)
 
 
 def test_resuming_after_10_steps_equals_20_unbroken_steps(tmp_path):
