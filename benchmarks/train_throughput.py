@@ -7,18 +7,20 @@ Each setup builds its experiment's default config (the document's values), puts 
 synthetic data set of the real shape on the device and times `make_run_steps`, the
 loop `train_and_evaluate` runs: one warm-up dispatch of `--steps` steps (compiles),
 then timed dispatches of `--steps` steps each, metrics read back once per dispatch.
-It prints examples/s, steps/s, the device and the jax version. `--setup=all` runs
-every setup in its own process (each experiment file defines its own flags).
+It prints examples/s, steps/s, the device and the jax version. Other arguments are
+the experiment's own flags (`--batch_size=64`). `--setup=all` runs every setup in its
+own process, so that one setup's compiled programs and memory do not weigh on the next.
 """
 
-import importlib.util
+import dataclasses
+import importlib
 import json
 import os
 import subprocess
 import sys
 import time
 
-# setup: (experiment file, flag overrides, default --steps)
+# setup: (experiment, its flags, default --steps)
 SETUPS = {
     "dcgan_fp32": ("dcgan_pokemon", ["--compute_dtype=float32"], 100),
     "dcgan_bf16": ("dcgan_pokemon", ["--compute_dtype=bfloat16"], 100),
@@ -55,19 +57,20 @@ def measure(setup: str, steps: int, repeats: int, extra_flags: list[str]) -> dic
     import numpy as np
     from absl import flags
 
-    experiment, overrides, _ = SETUPS[setup]
-    spec = importlib.util.spec_from_file_location(
-        experiment, os.path.join(_REPO, "experiments", f"{experiment}.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    flags.FLAGS([sys.argv[0], *overrides, *extra_flags])
-    config = module.get_config()
-
+    from gan_jax import command
     from gan_jax.data.pipeline import TrainingData
     from gan_jax.loop import default_loop, make_run_steps
     from gan_jax.state import build_gan, create_state, example_shape
     from gan_jax.train import make_schedule
+
+    experiment, experiment_flags, _ = SETUPS[setup]
+    sys.path.insert(0, _REPO)  # the experiments package
+    module = importlib.import_module(f"experiments.{experiment}")
+    registry = flags.FlagValues()
+    holders = command.define_flags(module.Settings, registry)
+    registry([sys.argv[0], *experiment_flags, *extra_flags])
+    settings = command.parsed_settings(module.Settings, holders)
+    config = module.config(**dataclasses.asdict(settings))
 
     gan = build_gan(config)
     num_examples = _NUM_EXAMPLES.get(experiment, 60_000)

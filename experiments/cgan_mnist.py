@@ -24,40 +24,46 @@ PyTorch's default initialisation; so do we. `--shuffle` visits the images in a
 new random order each epoch instead of the document's fixed order.
 """
 
-from absl import flags
+import dataclasses
+import sys
 
-from gan_jax import common_flags
+from gan_jax import run_experiment
 from gan_jax.config import Config, DataConfig, LossConfig, ModelConfig, OptimizerConfig
+from gan_jax.settings import POSITIVE, RunSettings, setting
 
-_LR = flags.DEFINE_float("lr", 0.0001, "Adam learning rate of D and G.")
-_HIDDEN = flags.DEFINE_integer("hidden_size", 200, "Hidden units of D and G.")
-_SLOPE = flags.DEFINE_float("negative_slope", 0.02, "LeakyReLU slope.")
-_LATENT = flags.DEFINE_integer("latent_dim", 100, "Latent size; z ~ N(0, 1).")
-_SHUFFLE = flags.DEFINE_bool("shuffle", False, "Shuffle the images each epoch.")
-common_flags.positive("lr", "hidden_size", "latent_dim")
-common_flags.set_defaults(
-    workdir="runs/cgan_mnist",
-    batch_size=1,
-    num_epochs=12,
-    checkpoint_every_steps=60_000,  # every epoch at batch 1
-    steps_per_dispatch=10_000,
-    num_grid_samples=100,  # 10 per label
-)
+NAME = "cgan_mnist"
 
 
-def get_config() -> Config:
-    """The run's config, from the flags."""
-    adam = OptimizerConfig("adam", learning_rate=_LR.value)
+@dataclasses.dataclass(frozen=True)
+class Settings(RunSettings):
+    """The book's values."""
+
+    batch_size: int = 1
+    num_epochs: int = 12
+    checkpoint_every_steps: int = 60_000  # every epoch at batch 1
+    steps_per_dispatch: int = 10_000
+    num_grid_samples: int = 100  # 10 per label
+    lr: float = setting(0.0001, "Adam learning rate of D and G.", POSITIVE)
+    hidden_size: int = setting(200, "Hidden units of D and G.", POSITIVE)
+    negative_slope: float = setting(0.02, "LeakyReLU slope.")
+    latent_dim: int = setting(100, "Latent size; z ~ N(0, 1).", POSITIVE)
+    shuffle: bool = setting(False, "Shuffle the images each epoch.")
+
+
+def config(**overrides) -> Config:
+    """The run, from the book's values and `overrides` (any `Settings` field)."""
+    s = Settings(**overrides)
+    adam = OptimizerConfig("adam", learning_rate=s.lr)
     layers = {
-        "hidden_sizes": [_HIDDEN.value],
+        "hidden_sizes": [s.hidden_size],
         "activation": "leaky_relu",
-        "negative_slope": _SLOPE.value,
+        "negative_slope": s.negative_slope,
         "layer_norm": True,
         "num_classes": 10,
         "init_scheme": "torch",
     }
     return Config(
-        experiment="cgan_mnist",
+        experiment=NAME,
         generator=ModelConfig(
             "mlp", {**layers, "output_shape": [28, 28, 1], "output_activation": "sigmoid"}
         ),
@@ -65,25 +71,20 @@ def get_config() -> Config:
         data=DataConfig(
             "mnist",
             scaling="zero_one",
-            sampling="epoch" if _SHUFFLE.value else "sequential",
-            **common_flags.data_fields(),
+            sampling="epoch" if s.shuffle else "sequential",
+            **s.data_fields(),
         ),
         g_optimizer=adam,
         d_optimizer=adam,
         loss=LossConfig(reduction="mean"),
-        latent_dim=_LATENT.value,
+        latent_dim=s.latent_dim,
         latent_distribution="normal",
         num_classes=10,
         d_update="separate",
         g_noise="fresh",
-        **common_flags.config_fields(),
+        **s.run_fields(),
     )
 
 
-def main(argv):
-    del argv
-    common_flags.train(get_config())
-
-
 if __name__ == "__main__":
-    common_flags.run(main)
+    run_experiment.main(sys.modules[__name__])

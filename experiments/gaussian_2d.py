@@ -20,83 +20,85 @@ Where we differ: D2L's DataLoader batches are drawn by torch's shuffler; ours by
 `jax.random.permutation` per epoch (1000 / 8 leaves no partial batch either way).
 """
 
+import dataclasses
 import json
 import os
+import sys
+from typing import Literal
 
 import numpy as np
-from absl import flags
 
-from gan_jax import common_flags
+from gan_jax import run_experiment
 from gan_jax.config import Config, DataConfig, LossConfig, ModelConfig, OptimizerConfig
 from gan_jax.evaluation import Evaluator
 from gan_jax.metric_writer import read_metrics
+from gan_jax.settings import POSITIVE, WIDTHS, RunSettings, setting
 from gan_jax.state import build_gan
 
-_LR_D = flags.DEFINE_float("lr_d", 0.05, "Discriminator Adam learning rate.")
-_LR_G = flags.DEFINE_float("lr_g", 0.005, "Generator Adam learning rate.")
-_LATENT_DIM = flags.DEFINE_integer("latent_dim", 2, "Dimension of G's input z ~ N(0, I).")
-_NUM_POINTS = flags.DEFINE_integer("num_points", 1000, "Size of the training set.")
-_D_HIDDEN = flags.DEFINE_list("d_hidden", ["5", "3"], "Widths of D's tanh hidden layers.")
-_INIT_SCHEME = flags.DEFINE_enum(
-    "init_scheme",
-    "normal_0.02",
-    ["normal_0.02", "torch", "lecun_normal", "glorot_uniform"],
-    "Parameter initialisation (D2L: every parameter ~ N(0, 0.02)).",
-)
-_NUM_FIT_SAMPLES = flags.DEFINE_integer(
-    "num_fit_samples", 100_000, "Generated points used to fit the learned Gaussian."
-)
-common_flags.positive("lr_d", "lr_g", "latent_dim", "num_points", "num_fit_samples")
-common_flags.set_defaults(
-    workdir="runs/gaussian_2d",
-    batch_size=8,
-    num_epochs=20,
-    checkpoint_every_steps=1000,
-    num_grid_samples=100,  # points in each epoch's scatter plot, as D2L plots 100
-)
+NAME = "gaussian_2d"
 
 
-def get_config() -> Config:
-    """The run's config, from the flags."""
-    init = _INIT_SCHEME.value
+@dataclasses.dataclass(frozen=True)
+class Settings(RunSettings):
+    """D2L's values."""
+
+    batch_size: int = 8
+    num_epochs: int = 20
+    checkpoint_every_steps: int = 1000
+    num_grid_samples: int = 100  # points in each epoch's scatter plot, as D2L plots 100
+    lr_d: float = setting(0.05, "Discriminator Adam learning rate.", POSITIVE)
+    lr_g: float = setting(0.005, "Generator Adam learning rate.", POSITIVE)
+    latent_dim: int = setting(2, "Dimension of G's input z ~ N(0, I).", POSITIVE)
+    num_points: int = setting(1000, "Size of the training set.", POSITIVE)
+    d_hidden: tuple[int, ...] = setting((5, 3), "Widths of D's tanh hidden layers.", WIDTHS)
+    init_scheme: Literal["normal_0.02", "torch", "lecun_normal", "glorot_uniform"] = setting(
+        "normal_0.02", "Parameter initialisation (D2L: every parameter ~ N(0, 0.02))."
+    )
+    num_fit_samples: int = setting(
+        100_000, "Generated points used to fit the learned Gaussian (after training).", POSITIVE
+    )
+
+
+def config(**overrides) -> Config:
+    """The run, from D2L's values and `overrides` (any `Settings` field)."""
+    s = Settings(**overrides)
     return Config(
-        experiment="gaussian_2d",
+        experiment=NAME,
         generator=ModelConfig(
-            "mlp", {"hidden_sizes": [], "output_shape": [2], "init_scheme": init}
+            "mlp", {"hidden_sizes": [], "output_shape": [2], "init_scheme": s.init_scheme}
         ),
         discriminator=ModelConfig(
             "mlp",
             {
-                "hidden_sizes": [int(w) for w in _D_HIDDEN.value],
+                "hidden_sizes": list(s.d_hidden),
                 "activation": "tanh",
-                "init_scheme": init,
+                "init_scheme": s.init_scheme,
             },
         ),
         data=DataConfig(
             "gaussian_2d",
             scaling="none",
-            kwargs={"num_examples": _NUM_POINTS.value},
-            **common_flags.data_fields(),
+            kwargs={"num_examples": s.num_points},
+            **s.data_fields(),
         ),
-        g_optimizer=OptimizerConfig("adam", learning_rate=_LR_G.value),
-        d_optimizer=OptimizerConfig("adam", learning_rate=_LR_D.value),
+        g_optimizer=OptimizerConfig("adam", learning_rate=s.lr_g),
+        d_optimizer=OptimizerConfig("adam", learning_rate=s.lr_d),
         loss=LossConfig(reduction="sum", d_loss_weight=0.5),
-        latent_dim=_LATENT_DIM.value,
+        latent_dim=s.latent_dim,
         latent_distribution="normal",
         d_update="joint",
         g_noise="shared",
-        **common_flags.config_fields(),
+        **s.run_fields(),
     )
 
 
-def main(argv):
-    del argv
-    config = get_config()
-    workdir = common_flags.WORKDIR.value
-    state = common_flags.train(config)
+def report(run: run_experiment.Finished) -> None:
+    """D2L's final losses, and the learned Gaussian against the target (also to a file)."""
+    workdir = run.options.workdir
     final = read_metrics(os.path.join(workdir, "metrics.jsonl"))[-1]
     # The W2 fit of `python -m gan_jax.evaluate` (fixed sampling key, seed 0).
-    fit = Evaluator(config, num_samples=_NUM_FIT_SAMPLES.value)(build_gan(config), state)
+    evaluator = Evaluator(run.config, num_samples=run.settings.num_fit_samples)
+    fit = evaluator(build_gan(run.config), run.state)
     with open(os.path.join(workdir, "gaussian_fit.json"), "w") as f:
         json.dump(fit, f, indent=2)
 
@@ -110,4 +112,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    common_flags.run(main)
+    run_experiment.main(sys.modules[__name__])

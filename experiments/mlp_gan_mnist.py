@@ -21,42 +21,54 @@ holds epoch means (and `--steps_per_dispatch` only changes how often the host
 reads them back).
 """
 
-from absl import flags
+import dataclasses
+import sys
 
-from gan_jax import common_flags
+from gan_jax import run_experiment
 from gan_jax.config import Config, DataConfig, LossConfig, ModelConfig, OptimizerConfig
-
-_LR = flags.DEFINE_float("lr", 0.002, "Adam learning rate of D and G.")
-_B1 = flags.DEFINE_float("b1", 0.9, "Adam beta1 (TF1 default).")
-_B2 = flags.DEFINE_float("b2", 0.999, "Adam beta2 (TF1 default).")
-_SMOOTH = flags.DEFINE_float("smooth", 0.1, "One-sided label smoothing: real targets 1 - smooth.")
-_ALPHA = flags.DEFINE_float("alpha", 0.01, "Leaky ReLU slope.")
-_Z_SIZE = flags.DEFINE_integer("z_size", 100, "Latent size; z ~ U(-1, 1).")
-_G_HIDDEN = flags.DEFINE_integer("g_hidden_size", 128, "G's hidden units.")
-_D_HIDDEN = flags.DEFINE_integer("d_hidden_size", 128, "D's hidden units.")
-common_flags.positive("lr", "z_size", "g_hidden_size", "d_hidden_size")
-flags.register_validator("smooth", lambda v: 0 <= v < 1, message="--smooth must be in [0, 1)")
-flags.register_validator("alpha", lambda v: 0 <= v <= 1, message="--alpha must be in [0, 1]")
-common_flags.set_defaults(
-    workdir="runs/mlp_gan_mnist",
-    batch_size=100,
-    num_epochs=100,
-    checkpoint_every_steps=600,  # every epoch of 60,000 / 100
-    keep_checkpoints=5,  # tf.train.Saver's default
-    num_grid_samples=16,
+from gan_jax.settings import (
+    HALF_OPEN_UNIT_INTERVAL,
+    POSITIVE,
+    UNIT_INTERVAL,
+    RunSettings,
+    setting,
 )
 
+NAME = "mlp_gan_mnist"
 
-def get_config() -> Config:
-    """The run's config, from the flags."""
-    adam = OptimizerConfig("adam", learning_rate=_LR.value, b1=_B1.value, b2=_B2.value)
-    hidden = {"activation": "leaky_relu", "negative_slope": _ALPHA.value}
+
+@dataclasses.dataclass(frozen=True)
+class Settings(RunSettings):
+    """The lecture's values."""
+
+    batch_size: int = 100
+    num_epochs: int = 100
+    checkpoint_every_steps: int = 600  # every epoch of 60,000 / 100
+    keep_checkpoints: int = 5  # tf.train.Saver's default
+    num_grid_samples: int = 16
+    lr: float = setting(0.002, "Adam learning rate of D and G.", POSITIVE)
+    b1: float = setting(0.9, "Adam beta1 (TF1 default).")
+    b2: float = setting(0.999, "Adam beta2 (TF1 default).")
+    smooth: float = setting(
+        0.1, "One-sided label smoothing: real targets 1 - smooth.", HALF_OPEN_UNIT_INTERVAL
+    )
+    alpha: float = setting(0.01, "Leaky ReLU slope.", UNIT_INTERVAL)
+    z_size: int = setting(100, "Latent size; z ~ U(-1, 1).", POSITIVE)
+    g_hidden_size: int = setting(128, "G's hidden units.", POSITIVE)
+    d_hidden_size: int = setting(128, "D's hidden units.", POSITIVE)
+
+
+def config(**overrides) -> Config:
+    """The run, from the lecture's values and `overrides` (any `Settings` field)."""
+    s = Settings(**overrides)
+    adam = OptimizerConfig("adam", learning_rate=s.lr, b1=s.b1, b2=s.b2)
+    hidden = {"activation": "leaky_relu", "negative_slope": s.alpha}
     return Config(
-        experiment="mlp_gan_mnist",
+        experiment=NAME,
         generator=ModelConfig(
             "mlp",
             {
-                "hidden_sizes": [_G_HIDDEN.value],
+                "hidden_sizes": [s.g_hidden_size],
                 "output_shape": [28, 28, 1],
                 "output_activation": "tanh",
                 "init_scheme": "glorot_uniform",
@@ -64,24 +76,19 @@ def get_config() -> Config:
             },
         ),
         discriminator=ModelConfig(
-            "mlp", {"hidden_sizes": [_D_HIDDEN.value], "init_scheme": "glorot_uniform", **hidden}
+            "mlp", {"hidden_sizes": [s.d_hidden_size], "init_scheme": "glorot_uniform", **hidden}
         ),
-        data=DataConfig("mnist", scaling="minus_one_one", **common_flags.data_fields()),
+        data=DataConfig("mnist", scaling="minus_one_one", **s.data_fields()),
         g_optimizer=adam,
         d_optimizer=adam,
-        loss=LossConfig(reduction="mean", label_smoothing=_SMOOTH.value),
-        latent_dim=_Z_SIZE.value,
+        loss=LossConfig(reduction="mean", label_smoothing=s.smooth),
+        latent_dim=s.z_size,
         latent_distribution="uniform",
         d_update="joint",
         g_noise="shared",
-        **common_flags.config_fields(),
+        **s.run_fields(),
     )
 
 
-def main(argv):
-    del argv
-    common_flags.train(get_config())
-
-
 if __name__ == "__main__":
-    common_flags.run(main)
+    run_experiment.main(sys.modules[__name__])

@@ -21,67 +21,66 @@ loop `range(epoch + 1)` makes 101 passes; we make `--num_epochs` (100) passes.
 The lecture's BCELoss clamps log at -100; we compute BCE from logits.
 """
 
-from absl import flags
+import dataclasses
+import sys
+from typing import Literal
 
-from gan_jax import common_flags
+from gan_jax import run_experiment
 from gan_jax.config import Config, DataConfig, LossConfig, ModelConfig, OptimizerConfig
+from gan_jax.settings import HALF_OPEN_UNIT_INTERVAL, POSITIVE, RunSettings, setting
 
-_LR = flags.DEFINE_float("lr", 0.0002, "Adam learning rate of D and G.")
-_B1 = flags.DEFINE_float("b1", 0.9, "Adam beta1 (PyTorch default).")
-_B2 = flags.DEFINE_float("b2", 0.999, "Adam beta2 (PyTorch default).")
-_G_LOSS = flags.DEFINE_enum(
-    "g_loss",
-    "non_saturating",
-    ["non_saturating", "minimax"],
-    "G's loss: -log D(G(z)) (non_saturating) or log(1 - D(G(z))) (minimax).",
-)
-_HIDDEN = flags.DEFINE_integer("hidden_node", 256, "Hidden units of D and G.")
-_NUM_HIDDEN = flags.DEFINE_integer("num_hidden_layers", 3, "Hidden layers of D and G.")
-_DROPOUT = flags.DEFINE_float("dropout", 0.1, "Dropout rate after each hidden layer.")
-_LATENT = flags.DEFINE_integer("g_input_node", 100, "Latent size; z ~ N(0, 1).")
-common_flags.positive("lr", "hidden_node", "num_hidden_layers", "g_input_node")
-flags.register_validator("dropout", lambda v: 0 <= v < 1, message="--dropout must be in [0, 1)")
-common_flags.set_defaults(
-    workdir="runs/mlp_gan_mnist_deep",
-    batch_size=100,
-    num_epochs=100,
-    checkpoint_every_steps=6000,  # every 10 epochs of 60,000 / 100
-    keep_checkpoints=10,
-)
+NAME = "mlp_gan_mnist_deep"
 
 
-def get_config() -> Config:
-    """The run's config, from the flags."""
-    adam = OptimizerConfig("adam", learning_rate=_LR.value, b1=_B1.value, b2=_B2.value)
+@dataclasses.dataclass(frozen=True)
+class Settings(RunSettings):
+    """The lecture's values."""
+
+    batch_size: int = 100
+    num_epochs: int = 100
+    checkpoint_every_steps: int = 6000  # every 10 epochs of 60,000 / 100
+    keep_checkpoints: int = 10
+    lr: float = setting(0.0002, "Adam learning rate of D and G.", POSITIVE)
+    b1: float = setting(0.9, "Adam beta1 (PyTorch default).")
+    b2: float = setting(0.999, "Adam beta2 (PyTorch default).")
+    g_loss: Literal["non_saturating", "minimax"] = setting(
+        "non_saturating",
+        "G's loss: -log D(G(z)) (non_saturating) or log(1 - D(G(z))) (minimax).",
+    )
+    hidden_node: int = setting(256, "Hidden units of D and G.", POSITIVE)
+    num_hidden_layers: int = setting(3, "Hidden layers of D and G.", POSITIVE)
+    dropout: float = setting(0.1, "Dropout rate after each hidden layer.", HALF_OPEN_UNIT_INTERVAL)
+    g_input_node: int = setting(100, "Latent size; z ~ N(0, 1).", POSITIVE)
+
+
+def config(**overrides) -> Config:
+    """The run, from the lecture's values and `overrides` (any `Settings` field)."""
+    s = Settings(**overrides)
+    adam = OptimizerConfig("adam", learning_rate=s.lr, b1=s.b1, b2=s.b2)
     layers = {
-        "hidden_sizes": [_HIDDEN.value] * _NUM_HIDDEN.value,
+        "hidden_sizes": [s.hidden_node] * s.num_hidden_layers,
         "activation": "leaky_relu",
         "negative_slope": 0.01,  # nn.LeakyReLU()'s default
-        "dropout_rate": _DROPOUT.value,
+        "dropout_rate": s.dropout,
         "init_scheme": "torch",
     }
     return Config(
-        experiment="mlp_gan_mnist_deep",
+        experiment=NAME,
         generator=ModelConfig(
             "mlp", {**layers, "output_shape": [28, 28, 1], "output_activation": "tanh"}
         ),
         discriminator=ModelConfig("mlp", layers),
-        data=DataConfig("mnist", scaling="minus_one_one", **common_flags.data_fields()),
+        data=DataConfig("mnist", scaling="minus_one_one", **s.data_fields()),
         g_optimizer=adam,
         d_optimizer=adam,
-        loss=LossConfig(reduction="mean", generator_loss=_G_LOSS.value),
-        latent_dim=_LATENT.value,
+        loss=LossConfig(reduction="mean", generator_loss=s.g_loss),
+        latent_dim=s.g_input_node,
         latent_distribution="normal",
         d_update="joint",
         g_noise="fresh",
-        **common_flags.config_fields(),
+        **s.run_fields(),
     )
 
 
-def main(argv):
-    del argv
-    common_flags.train(get_config())
-
-
 if __name__ == "__main__":
-    common_flags.run(main)
+    run_experiment.main(sys.modules[__name__])

@@ -31,47 +31,55 @@ in inference mode (moving averages); we make it in training mode (batch
 statistics), as G's own update does in both.
 """
 
-from absl import flags
+import dataclasses
+import sys
 
-from gan_jax import common_flags
+from gan_jax import run_experiment
 from gan_jax.config import Config, DataConfig, LossConfig, ModelConfig, OptimizerConfig
 from gan_jax.evaluation import Evaluator
+from gan_jax.settings import (
+    HALF_OPEN_UNIT_INTERVAL,
+    OPEN_UNIT_INTERVAL,
+    POSITIVE,
+    RunSettings,
+    setting,
+)
 from gan_jax.state import build_gan
 
-_LR_D = flags.DEFINE_float("lr_d", 0.0008, "D's RMSprop learning rate.")
-_LR_G = flags.DEFINE_float("lr_g", 0.0004, "G's RMSprop learning rate.")
-_RHO = flags.DEFINE_float("rho", 0.9, "RMSprop's decay (Keras rho).")
-_EPS = flags.DEFINE_float("rmsprop_eps", 1e-7, "RMSprop's epsilon (Keras: added to the root).")
-_Z_DIM = flags.DEFINE_integer("z_dim", 100, "Latent size; z ~ N(0, 1).")
-_D_DROPOUT = flags.DEFINE_float("d_dropout", 0.4, "Dropout after each of D's conv layers.")
-_G_MOMENTUM = flags.DEFINE_float("g_batch_norm_momentum", 0.9, "G's BatchNorm momentum.")
-common_flags.positive("lr_d", "lr_g", "rmsprop_eps", "z_dim")
-flags.register_validator("rho", lambda v: 0 < v < 1, message="--rho must be in (0, 1)")
-flags.register_validator("d_dropout", lambda v: 0 <= v < 1, message="--d_dropout must be in [0, 1)")
-flags.register_validator(
-    "g_batch_norm_momentum",
-    lambda v: 0 < v < 1,
-    message="--g_batch_norm_momentum must be in (0, 1)",
-)
-common_flags.set_defaults(
-    workdir="runs/quickdraw_camel",
-    batch_size=64,
-    num_epochs=6000,
-    sample_every_epochs=100,
-    checkpoint_every_steps=500,
-)
+NAME = "quickdraw_camel"
+BOOK_MEMORISATION_QUERIES = 64
 
 
-def get_config() -> Config:
-    """The run's config, from the flags."""
+@dataclasses.dataclass(frozen=True)
+class Settings(RunSettings):
+    """The book's values."""
+
+    batch_size: int = 64
+    num_epochs: int = 6000
+    sample_every_epochs: int = 100
+    checkpoint_every_steps: int = 500
+    lr_d: float = setting(0.0008, "D's RMSprop learning rate.", POSITIVE)
+    lr_g: float = setting(0.0004, "G's RMSprop learning rate.", POSITIVE)
+    rho: float = setting(0.9, "RMSprop's decay (Keras rho).", OPEN_UNIT_INTERVAL)
+    rmsprop_eps: float = setting(1e-7, "RMSprop's epsilon (Keras: added to the root).", POSITIVE)
+    z_dim: int = setting(100, "Latent size; z ~ N(0, 1).", POSITIVE)
+    d_dropout: float = setting(
+        0.4, "Dropout after each of D's conv layers.", HALF_OPEN_UNIT_INTERVAL
+    )
+    g_batch_norm_momentum: float = setting(0.9, "G's BatchNorm momentum.", OPEN_UNIT_INTERVAL)
+
+
+def config(**overrides) -> Config:
+    """The run, from the book's values and `overrides` (any `Settings` field)."""
+    s = Settings(**overrides)
 
     def rmsprop(learning_rate: float) -> OptimizerConfig:
         return OptimizerConfig(
-            "rmsprop", learning_rate=learning_rate, decay=_RHO.value, eps=_EPS.value
+            "rmsprop", learning_rate=learning_rate, decay=s.rho, eps=s.rmsprop_eps
         )
 
     return Config(
-        experiment="quickdraw_camel",
+        experiment=NAME,
         generator=ModelConfig(
             "upsampling_generator",
             {
@@ -80,7 +88,7 @@ def get_config() -> Config:
                 "filters": [128, 64, 64, 1],
                 "kernel_sizes": [5, 5, 5, 5],
                 "strides": [1, 1, 1, 1],
-                "batch_norm_momentum": _G_MOMENTUM.value,
+                "batch_norm_momentum": s.g_batch_norm_momentum,
                 "activation": "relu",
                 "init_scheme": "normal_0.02",
             },
@@ -93,7 +101,7 @@ def get_config() -> Config:
                 "strides": [2, 2, 2, 1],
                 "batch_norm_momentum": None,
                 "activation": "relu",
-                "dropout_rate": _D_DROPOUT.value,
+                "dropout_rate": s.d_dropout,
                 "init_scheme": "normal_0.02",
             },
         ),
@@ -101,31 +109,28 @@ def get_config() -> Config:
             "quickdraw_camel",
             scaling="minus_one_one",
             sampling="with_replacement",  # np.random.randint batches
-            **common_flags.data_fields(),
+            **s.data_fields(),
         ),
-        g_optimizer=rmsprop(_LR_G.value),
-        d_optimizer=rmsprop(_LR_D.value),
+        g_optimizer=rmsprop(s.lr_g),
+        d_optimizer=rmsprop(s.lr_d),
         loss=LossConfig(reduction="mean"),
-        latent_dim=_Z_DIM.value,
+        latent_dim=s.z_dim,
         latent_distribution="normal",
         d_update="separate",
         g_noise="fresh",
         steps_per_epoch=1,  # the book's epoch is one batch
-        **common_flags.config_fields(),
+        **s.run_fields(),
     )
 
 
-def main(argv):
-    del argv
-    config = get_config()
-    workdir = common_flags.WORKDIR.value
-    state = common_flags.train(config)
+def report(run: run_experiment.Finished) -> None:
+    """The book's memorisation check: generated images beside their nearest training images."""
+    workdir = run.options.workdir
+    queries = run.options.memorisation_queries or BOOK_MEMORISATION_QUERIES
     evaluator = Evaluator(
-        config,
-        data_dir=common_flags.DATA_DIR.value,
-        memorisation_queries=common_flags.MEMORISATION_QUERIES.value or 64,
+        run.config, data_dir=run.config.data.data_dir, memorisation_queries=queries
     )
-    scores = evaluator.memorisation(build_gan(config), state, f"{workdir}/memorisation.png")
+    scores = evaluator.memorisation(build_gan(run.config), run.state, f"{workdir}/memorisation.png")
     print(
         f"memorisation check: mean L1 to the nearest training image {scores['nn_l1_mean']:.4f} "
         f"(min {scores['nn_l1_min']:.4f}); pairs in {workdir}/memorisation.png"
@@ -133,4 +138,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    common_flags.run(main)
+    run_experiment.main(sys.modules[__name__])

@@ -22,17 +22,29 @@ import os
 
 from absl import flags
 
-from gan_jax import common_flags
+from gan_jax import command, evaluation
 from gan_jax import workdir as workdir_lib
 from gan_jax.checkpoint import restore_gan
 from gan_jax.errors import UserError
+from gan_jax.settings import NON_NEGATIVE
 
+_WORKDIR = flags.DEFINE_string("workdir", None, "The run to score.")
+_STEP = flags.DEFINE_integer("step", None, "Checkpoint step to restore (default: the latest).")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the fixed sampling key.")
+_DATA_DIR = command.define_data_dir()
+_CLASSIFIER_DIR = flags.DEFINE_string(
+    "classifier_dir", None, "The MNIST classifier (default: ~/.cache/gan_jax/mnist_classifier)."
+)
+_MEMORISATION_QUERIES = flags.DEFINE_integer(
+    "memorisation_queries", 64, "Generated images compared to their nearest training image."
+)
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 10_000, "Generated samples per score.")
 _REAL_FLOOR = flags.DEFINE_bool("real_floor", False, "Score real MNIST instead of a checkpoint.")
 _OUT = flags.DEFINE_string(
     "out", None, "JSON output path (default: <workdir>/eval_<step>.json); image pairs beside it."
 )
 flags.register_validator("num_samples", lambda v: v > 1, message="--num_samples must be > 1")
+command.validate("memorisation_queries", NON_NEGATIVE)
 
 
 def _summary(scores: dict) -> str:
@@ -59,33 +71,29 @@ def _write_json(path: str, values: dict) -> None:
 
 
 def _write_pairs(path: str, pairs: tuple) -> None:
-    from gan_jax.evaluation import save_nearest_pairs
-
     try:
-        save_nearest_pairs(path, *pairs)
+        evaluation.save_nearest_pairs(path, *pairs)
     except OSError as error:
         raise UserError(f"cannot write {path}: {error.strerror}") from error
 
 
 def evaluate_checkpoint() -> None:
-    from gan_jax import evaluation
-
-    workdir = common_flags.WORKDIR.value
-    gan, state, step = restore_gan(workdir, common_flags.STEP.value)
+    workdir = _WORKDIR.value
+    gan, state, step = restore_gan(workdir, _STEP.value)
     out = _OUT.value or os.path.join(workdir, f"eval_{step}.json")
     pairs_path = os.path.splitext(out)[0] + "_nearest.png"
     # Before any scoring: a path that cannot be written must not cost a whole evaluation.
     hint = "" if _OUT.value else " (choose another path with --out)"
     workdir_lib.ensure_writable(out, hint)
-    queries = common_flags.MEMORISATION_QUERIES.value
+    queries = _MEMORISATION_QUERIES.value
     if evaluation.checks_memorisation(gan.config, queries):
         workdir_lib.ensure_writable(pairs_path, hint)
     evaluator = evaluation.Evaluator(
         gan.config,
         num_samples=_NUM_SAMPLES.value,
-        seed=common_flags.SEED.value,
-        data_dir=common_flags.DATA_DIR.value or gan.config.data.data_dir,
-        classifier_dir=common_flags.CLASSIFIER_DIR.value,
+        seed=_SEED.value,
+        data_dir=_DATA_DIR.value or gan.config.data.data_dir,
+        classifier_dir=_CLASSIFIER_DIR.value,
         memorisation_queries=queries,
     )
     scores, pairs = evaluator.scores_and_pairs(gan, state)
@@ -93,7 +101,7 @@ def evaluate_checkpoint() -> None:
         "experiment": gan.config.experiment,
         "step": step,
         "num_samples": _NUM_SAMPLES.value,
-        "seed": common_flags.SEED.value,
+        "seed": _SEED.value,
         **scores,
     }
     print(f"{gan.config.experiment} step {step}: {_summary(scores)}", flush=True)
@@ -105,15 +113,13 @@ def evaluate_checkpoint() -> None:
 
 
 def evaluate_real_floor() -> None:
-    from gan_jax import evaluation
-
     if _OUT.value:
         workdir_lib.ensure_writable(_OUT.value)
     scores = evaluation.real_mnist_floor(
-        data_dir=common_flags.DATA_DIR.value,
-        classifier_dir=common_flags.CLASSIFIER_DIR.value,
-        memorisation_queries=common_flags.MEMORISATION_QUERIES.value,
-        seed=common_flags.SEED.value,
+        data_dir=_DATA_DIR.value,
+        classifier_dir=_CLASSIFIER_DIR.value,
+        memorisation_queries=_MEMORISATION_QUERIES.value,
+        seed=_SEED.value,
     )
     print(f"real MNIST: {_summary(scores)}", flush=True)
     if _OUT.value:
@@ -125,11 +131,11 @@ def main(argv):
     del argv
     if _REAL_FLOOR.value:
         evaluate_real_floor()
-    elif common_flags.WORKDIR.value is None:
+    elif _WORKDIR.value is None:
         raise UserError("--workdir is required (or --real_floor)")
     else:
         evaluate_checkpoint()
 
 
 if __name__ == "__main__":
-    common_flags.run(main)
+    command.run(main)

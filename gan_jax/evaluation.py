@@ -26,10 +26,11 @@ import numpy as np
 
 from gan_jax import viz
 from gan_jax.config import Config
-from gan_jax.data import gaussian
+from gan_jax.data import gaussian, source
 from gan_jax.data.pipeline import load_training_data, scale, unscale
 from gan_jax.metrics import class_coverage, frechet, inception_score
 from gan_jax.metrics.gaussian import wasserstein2_gaussian
+from gan_jax.metrics.mnist_classifier import NUM_CLASSES, classifier_outputs, load_classifier
 from gan_jax.metrics.nearest_neighbour import nearest_neighbours_l1
 from gan_jax.sampling import balanced_labels, generated_batches
 from gan_jax.state import GAN, GANState
@@ -83,8 +84,6 @@ def streamed_classifier_scores(
       fid, inception_score(_std), covered_classes, class_histogram, and label_accuracy when
       the batches carry requested labels.
     """
-    from gan_jax.metrics.mnist_classifier import NUM_CLASSES, classifier_outputs
-
     moments = None
     splits = inception_score.empty_split_sums(
         num_samples, NUM_CLASSES, min(INCEPTION_SPLITS, num_samples)
@@ -187,9 +186,6 @@ class Evaluator:
     def _mnist_reference(self) -> tuple[Any, tuple[np.ndarray, np.ndarray]]:
         """The classifier and the feature statistics of MNIST's test split (computed once)."""
         if self._reference is None:
-            from gan_jax.data import source
-            from gan_jax.metrics.mnist_classifier import classifier_outputs, load_classifier
-
             params, _ = load_classifier(self.classifier_dir)
             test = source.load("mnist", "test", self.data_dir).images
             features, _ = classifier_outputs(params, test)
@@ -301,9 +297,6 @@ def real_mnist_floor(
     score, coverage and L1 distance to their nearest training images (`memorisation_queries`
     test images drawn with `seed`).
     """
-    from gan_jax.data import source
-    from gan_jax.metrics.mnist_classifier import classifier_outputs, load_classifier
-
     params, _ = load_classifier(classifier_dir)
     train = source.load("mnist", "train", data_dir)
     test = source.load("mnist", "test", data_dir)

@@ -15,7 +15,7 @@ import jax
 import numpy as np
 from absl import flags
 
-from gan_jax import common_flags
+from gan_jax import command
 from gan_jax.checkpoint import restore_gan
 from gan_jax.errors import UserError
 from gan_jax.sampling import (
@@ -32,6 +32,9 @@ from gan_jax.sampling import (
 from gan_jax.state import example_shape
 from gan_jax.workdir import ensure_writable
 
+_WORKDIR = flags.DEFINE_string("workdir", None, "The run to sample from.", required=True)
+_STEP = flags.DEFINE_integer("step", None, "Checkpoint step to restore (default: the latest).")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the latents (and labels) drawn.")
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 64, "How many samples (or rows) to draw.")
 _OUT = flags.DEFINE_string("out", "samples.png", "Output PNG path.")
 _LABEL = flags.DEFINE_integer("label", None, "Conditional GANs: draw only this class.")
@@ -46,7 +49,7 @@ flags.register_validator(
 
 def main(argv):
     del argv
-    gan, state, step = restore_gan(common_flags.WORKDIR.value, common_flags.STEP.value)
+    gan, state, step = restore_gan(_WORKDIR.value, _STEP.value)
     config = gan.config
     num_samples, label, steps = _NUM_SAMPLES.value, _LABEL.value, _INTERPOLATION_STEPS.value
     check_label(config, label)
@@ -63,7 +66,7 @@ def main(argv):
     # Before generating: an unwritable path must not cost the sampling.
     for path in (out, npy) if is_points else (out,):
         ensure_writable(path)
-    key = jax.random.key(common_flags.SEED.value)
+    key = jax.random.key(_SEED.value)
     batches = input_batches(config, key, num_samples, label, steps)
     num_rows = rows_per_call(num_samples, steps, total)
     try:
@@ -88,5 +91,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    flags.mark_flag_as_required("workdir")
-    common_flags.run(main)
+    command.run(main)

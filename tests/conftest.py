@@ -2,8 +2,21 @@
 
 import fcntl
 import os
+import signal
 
 import pytest
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Gives Ctrl-C back to pytest.
+
+    Importing a command module (every experiment imports `gan_jax.run_experiment`) routes
+    SIGINT and SIGTERM to `gan_jax.interrupts`, which is right for a command, not for the
+    test runner that imported it.
+    """
+    del session
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @pytest.fixture(scope="session")

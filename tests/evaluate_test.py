@@ -200,9 +200,9 @@ def test_scores_are_printed_when_the_json_cannot_be_written(gaussian_workdir, tm
     # A write that fails after the up-front check passed (a disk filling up, a directory
     # removed meanwhile), simulated by turning the check off.
     code = (
-        "from gan_jax import common_flags, evaluate, workdir; "
+        "from gan_jax import command, evaluate, workdir; "
         "workdir.ensure_writable = lambda *args: None; "
-        "common_flags.run(evaluate.main)"
+        "command.run(evaluate.main)"
     )
     regular = tmp_path / "file.txt"
     regular.write_text("")
@@ -217,6 +217,6 @@ def test_scores_are_printed_when_the_json_cannot_be_written(gaussian_workdir, tm
     line = assert_one_line_error(result, f"error: cannot write {out}")
     assert "printed on stdout" in line
     summary, full = result.stdout.strip().splitlines()
-    assert summary.startswith("gaussian_2d_test step 150: w2 ")
+    assert summary.startswith("gaussian_2d step 150: w2 ")
     printed = json.loads(full)
     assert printed["num_samples"] == 10_000 and np.array(printed["cov"]).shape == (2, 2)

@@ -43,8 +43,9 @@ def test_defaults_reach_equilibrium_and_fit_the_gaussian(tmp_path):
     # the largest W2 measured, and still below every broken outcome: an untrained G scores
     # 3.15-3.20, a point mass at the target mean 2.29, the target's shape at mean 0 2.24.
     assert fit["w2"] < 1.5
-    for name in ("losses.png", "samples/epoch_0020.png", "checkpoints/2500"):
+    for name in ("losses.png", "config.json", "samples/epoch_0020.png", "checkpoints/2500"):
         assert os.path.exists(tmp_path / name), name
+    assert os.listdir(tmp_path / "tensorboard")
     # Rerunning a finished run resumes at its end and trains nothing more.
     again = subprocess.run(
         [sys.executable, SCRIPT, f"--workdir={tmp_path}"],

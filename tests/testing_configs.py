@@ -1,33 +1,19 @@
 """Small configs for fast tests."""
 
-from gan_jax.config import Config, DataConfig, LossConfig, ModelConfig, OptimizerConfig
+from experiments import gaussian_2d
+from gan_jax.config import Config, DataConfig, ModelConfig, OptimizerConfig, replace
 
 
 def gaussian_config(**changes) -> Config:
-    """D2L 20.1's setup on `num_points` points (default 80: 10 steps per epoch)."""
-    num_points = changes.pop("num_points", 80)
-    config = Config(
-        experiment="gaussian_2d_test",
-        generator=ModelConfig(
-            "mlp", {"hidden_sizes": [], "output_shape": [2], "init_scheme": "normal_0.02"}
-        ),
-        discriminator=ModelConfig(
-            "mlp", {"hidden_sizes": [5, 3], "activation": "tanh", "init_scheme": "normal_0.02"}
-        ),
-        data=DataConfig("gaussian_2d", scaling="none", kwargs={"num_examples": num_points}),
-        g_optimizer=OptimizerConfig("adam", learning_rate=0.005),
-        d_optimizer=OptimizerConfig("adam", learning_rate=0.05),
-        loss=LossConfig(reduction="sum", d_loss_weight=0.5),
-        latent_dim=2,
-        g_noise="shared",
-        batch_size=8,
-        num_epochs=1,
-        checkpoint_every_steps=10,
-        steps_per_dispatch=1000,
-        num_grid_samples=16,
-    )
-    from gan_jax.config import replace
+    """D2L 20.1's setup (experiments/gaussian_2d.py) on `num_points` points, one epoch.
 
+    The default 80 points make 10 steps per epoch. `changes` are `Config` fields (dotted
+    names reach into nested configs, e.g. `loss.reduction`).
+    """
+    num_points = changes.pop("num_points", 80)
+    config = gaussian_2d.config(
+        num_points=num_points, num_epochs=1, checkpoint_every_steps=10, num_grid_samples=16
+    )
     return replace(config, **changes)
 
 
@@ -48,6 +34,4 @@ def camel_config(**changes) -> Config:
         steps_per_epoch=1,
         num_grid_samples=4,
     )
-    from gan_jax.config import replace
-
     return replace(config, **changes)

@@ -15,7 +15,6 @@ from gan_jax import loop as loop_lib
 from gan_jax import steps as steps_lib
 from gan_jax.checkpoint import Checkpoints, checkpoint_dir
 from gan_jax.data.pipeline import TrainingData, epoch_order, load_training_data, scale
-from gan_jax.evaluation import gaussian_fit
 from gan_jax.state import build_gan, create_state
 from gan_jax.train import ConfigError, train_and_evaluate
 
@@ -98,27 +97,6 @@ def test_data_order_is_a_pure_function_of_seed_and_epoch():
     np.testing.assert_array_equal(a, b)
     assert sorted(np.asarray(a).tolist()) == list(range(100))
     assert not np.array_equal(a, epoch_order(key, 4, 100))
-
-
-def test_training_learns_the_gaussian(tmp_path):
-    # D2L 20.1's full schedule (2,500 steps) with seed 1; gaussian_2d_test runs seed 0.
-    config = gaussian_config(num_points=1000, num_epochs=20, checkpoint_every_steps=5000, seed=1)
-    state = train_and_evaluate(config, str(tmp_path))
-    with open(os.path.join(tmp_path, "metrics.jsonl")) as f:
-        final = [json.loads(line) for line in f][-1]
-    # Chaotic outcomes, bounded as in gaussian_2d_test (the same training): over seeds
-    # 0-7 on an AMD EPYC (Zen 4, AVX-512), natively and without FMA
-    # (XLA_FLAGS=--xla_cpu_max_isa=AVX), |loss - log 2| <= 0.0011 (D), 0.0081 (G): bound
-    # 0.03. An untrained D also sits at log 2, so the losses alone prove little: W2 is the
-    # test. Seed 1 scores 0.243 (0.174 without FMA); seeds 0-7 span 0.144-0.910. Bound
-    # 1.5, 1.65x the largest; an untrained G scores 3.2, G collapsed to the mean 2.29.
-    assert final["loss_d"] == pytest.approx(np.log(2), abs=0.03)
-    assert final["loss_g"] == pytest.approx(np.log(2), abs=0.03)
-    fit = gaussian_fit(build_gan(config), state, 100_000, jax.random.key(0))
-    assert fit["w2"] < 1.5
-    for name in ("losses.png", "config.json", "samples/epoch_0020.png"):
-        assert os.path.exists(os.path.join(tmp_path, name)), name
-    assert os.listdir(os.path.join(tmp_path, "tensorboard"))
 
 
 def test_bad_schedule_is_a_config_error(tmp_path):

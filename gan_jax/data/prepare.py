@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from absl import flags
 
-from gan_jax import common_flags
+from gan_jax import command
 from gan_jax.data import source
 from gan_jax.errors import UserError
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 DATASETS = ("mnist", "pokemon", "quickdraw_camel")
 
+_DATA_DIR = command.define_data_dir()
 _SOURCE = flags.DEFINE_string(
     "source",
     "auto",
@@ -86,9 +87,7 @@ def main(argv: list[str]) -> None:
     name = argv[1]
     if _MANUAL_PATH.value and not os.path.exists(_MANUAL_PATH.value):
         raise _fail(f"--manual_path={_MANUAL_PATH.value} does not exist")
-    data_dir = os.path.abspath(
-        os.path.expanduser(common_flags.DATA_DIR.value or source.default_data_dir())
-    )
+    data_dir = os.path.abspath(os.path.expanduser(_DATA_DIR.value or source.default_data_dir()))
 
     start = time.monotonic()
     try:
@@ -106,4 +105,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    common_flags.run(main, max_args=1)
+    command.run(main, max_args=1)

@@ -12,11 +12,19 @@ import time
 
 from absl import flags, logging
 
-from gan_jax import common_flags
+from gan_jax import command
 from gan_jax.data import source
 from gan_jax.errors import UserError
 from gan_jax.metrics import mnist_classifier
+from gan_jax.settings import NON_NEGATIVE, POSITIVE
 
+_DATA_DIR = command.define_data_dir()
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of initialisation, augmentation and data order.")
+_NUM_EPOCHS = flags.DEFINE_integer("num_epochs", 8, "Training epochs.", lower_bound=1)
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 128, "Examples per step.", lower_bound=1)
+_NUM_EXAMPLES = flags.DEFINE_integer(
+    "num_examples", None, "Train on the first N examples only (default: all).", lower_bound=1
+)
 _OUT_DIR = flags.DEFINE_string(
     "out_dir", None, "Where to save the classifier (default: ~/.cache/gan_jax/mnist_classifier)."
 )
@@ -25,28 +33,27 @@ _MAX_SHIFT = flags.DEFINE_integer("max_shift", 1, "Random translation in pixels 
 _MIN_ACCURACY = flags.DEFINE_float(
     "min_accuracy", 0.99, "Refuse to save a classifier below this test accuracy."
 )
-common_flags.set_defaults(num_epochs=8, batch_size=128)
-common_flags.positive("learning_rate")
-flags.register_validator("max_shift", lambda v: v >= 0, message="--max_shift must be >= 0")
+command.validate("learning_rate", POSITIVE)
+command.validate("max_shift", NON_NEGATIVE)
 
 
 def main(argv) -> None:
     del argv
-    data_dir = common_flags.DATA_DIR.value
+    data_dir = _DATA_DIR.value
     train = source.load("mnist", "train", data_dir)
-    if common_flags.NUM_EXAMPLES.value:
+    if _NUM_EXAMPLES.value:
         train = train._replace(
-            images=train.images[: common_flags.NUM_EXAMPLES.value],
-            labels=train.labels[: common_flags.NUM_EXAMPLES.value],
+            images=train.images[: _NUM_EXAMPLES.value],
+            labels=train.labels[: _NUM_EXAMPLES.value],
         )
     test = source.load("mnist", "test", data_dir)
     start = time.monotonic()
     params = mnist_classifier.train_classifier(
         train.images,
         train.labels,
-        seed=common_flags.SEED.value,
-        num_epochs=common_flags.NUM_EPOCHS.value,
-        batch_size=common_flags.BATCH_SIZE.value,
+        seed=_SEED.value,
+        num_epochs=_NUM_EPOCHS.value,
+        batch_size=_BATCH_SIZE.value,
         learning_rate=_LEARNING_RATE.value,
         max_shift=_MAX_SHIFT.value,
     )
@@ -65,9 +72,9 @@ def main(argv) -> None:
         {
             "test_accuracy": test_accuracy,
             "train_accuracy": mnist_classifier.accuracy(params, train.images, train.labels),
-            "seed": common_flags.SEED.value,
-            "num_epochs": common_flags.NUM_EPOCHS.value,
-            "batch_size": common_flags.BATCH_SIZE.value,
+            "seed": _SEED.value,
+            "num_epochs": _NUM_EPOCHS.value,
+            "batch_size": _BATCH_SIZE.value,
             "learning_rate": _LEARNING_RATE.value,
             "max_shift": _MAX_SHIFT.value,
             "train_seconds": round(train_seconds, 1),
@@ -77,4 +84,4 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
-    common_flags.run(main)
+    command.run(main)

@@ -1,0 +1,114 @@
+"""The command that runs an experiment: flags -> config -> `train_and_evaluate` -> report.
+
+An experiment file (`experiments/*.py`) is a module with
+- `NAME`: its name (the default workdir is `runs/<NAME>`),
+- `Settings`: a `gan_jax.settings.RunSettings` dataclass holding its document's values,
+- `config(**overrides) -> Config`: the run, built from `Settings(**overrides)`,
+- optionally `report(finished: Finished) -> None`: what it prints after training,
+and ends with `run_experiment.main(sys.modules[__name__])`. Every settings field
+becomes a flag of the same name, type, default, help and check; this module adds
+the flags of running (where, scoring while training, starting over), which do not
+change the config.
+"""
+
+import dataclasses
+import json
+import sys
+import types
+from typing import Any
+
+from absl import flags
+
+from gan_jax import command
+from gan_jax.config import Config, to_dict
+from gan_jax.errors import UserError
+from gan_jax.evaluation import Evaluator
+from gan_jax.settings import NON_NEGATIVE, POSITIVE, RunSettings, setting
+from gan_jax.state import GANState
+from gan_jax.train import train_and_evaluate
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """The flags of running an experiment that do not change its config."""
+
+    workdir: str | None = setting(
+        None, "Run directory (checkpoints, metrics, samples); rerunning resumes it."
+    )
+    print_config: bool = setting(
+        False, "Print the resolved config as JSON and exit without training (nothing is written)."
+    )
+    start_over: bool = setting(
+        False,
+        "Move the run already in --workdir aside (to <workdir>/replaced_<time>/) and train "
+        "from scratch, instead of resuming it.",
+    )
+    eval_every_epochs: int = setting(
+        0, "Score samples every this many epochs (0: never) into metrics.jsonl.", NON_NEGATIVE
+    )
+    eval_num_samples: int = setting(
+        10_000, "Generated samples per score (classifier FID, IS, coverage).", POSITIVE
+    )
+    classifier_dir: str | None = setting(
+        None, "The MNIST classifier (default: ~/.cache/gan_jax/mnist_classifier)."
+    )
+    memorisation_queries: int = setting(
+        64, "Generated images compared to their nearest training image.", NON_NEGATIVE
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Finished:
+    """A trained run, as an experiment's `report` sees it."""
+
+    config: Config
+    settings: RunSettings
+    state: GANState
+    options: RunOptions
+
+
+def _epoch_hooks(config: Config, options: RunOptions) -> list[Any]:
+    """Training-time scoring per `--eval_every_epochs` (none when it is 0)."""
+    every = options.eval_every_epochs
+    if not every:
+        return []
+    if every % config.sample_every_epochs:
+        raise UserError(
+            f"--eval_every_epochs={every} must be a multiple of "
+            f"--sample_every_epochs={config.sample_every_epochs}"
+        )
+    evaluator = Evaluator(
+        config,
+        num_samples=options.eval_num_samples,
+        data_dir=config.data.data_dir,
+        classifier_dir=options.classifier_dir,
+        memorisation_queries=options.memorisation_queries,
+    )
+    return [evaluator.epoch_hook(every)]
+
+
+def main(experiment: types.ModuleType) -> None:
+    """Defines the experiment's flags, parses the command line and runs it."""
+    setting_flags = command.define_flags(experiment.Settings)
+    option_flags = command.define_flags(RunOptions)
+    flags.FLAGS.set_default("workdir", f"runs/{experiment.NAME}")
+
+    def run(argv: list[str]) -> None:
+        del argv
+        settings = command.parsed_settings(experiment.Settings, setting_flags)
+        options = command.parsed_settings(RunOptions, option_flags)
+        config = experiment.config(**dataclasses.asdict(settings))
+        if options.print_config:
+            print(json.dumps(to_dict(config), indent=2))
+            sys.exit(0)
+        state = train_and_evaluate(
+            config,
+            options.workdir,
+            epoch_hooks=_epoch_hooks(config, options),
+            start_over=options.start_over,
+        )
+        report = getattr(experiment, "report", None)
+        if report is not None:
+            report(Finished(config, settings, state, options))
+
+    command.run(run)

@@ -1,0 +1,145 @@
+"""An experiment's settings: the values its document fixes, each one a flag.
+
+An experiment file declares its settings as a frozen dataclass derived from
+`RunSettings`, whose defaults are the document's values, and a pure function
+`config(**overrides) -> Config` that builds the run from them. Nothing here reads
+flags: `gan_jax.run_experiment` turns the fields into absl flags (name, type, help,
+check), and a test, a benchmark or a sweep calls `config(lr=1e-3)` in-process.
+
+    @dataclasses.dataclass(frozen=True)
+    class Settings(RunSettings):
+        batch_size: int = 100  # a run setting with this document's value
+        lr: float = setting(0.002, "Adam learning rate of D and G.", POSITIVE)
+"""
+
+import dataclasses
+import typing
+from collections.abc import Callable
+from typing import Any, Literal
+
+from gan_jax.errors import UserError
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """A rule a setting's value must satisfy, and how to say so when it does not."""
+
+    holds: Callable[[Any], bool]
+    requirement: str  # completes "--lr ...", e.g. "must be positive"
+
+
+POSITIVE = Check(lambda v: v > 0, "must be positive")
+NON_NEGATIVE = Check(lambda v: v >= 0, "must be >= 0")
+POSITIVE_OR_NONE = Check(lambda v: v is None or v > 0, "must be positive")
+OPEN_UNIT_INTERVAL = Check(lambda v: 0 < v < 1, "must be in (0, 1)")
+HALF_OPEN_UNIT_INTERVAL = Check(lambda v: 0 <= v < 1, "must be in [0, 1)")
+UNIT_INTERVAL = Check(lambda v: 0 <= v <= 1, "must be in [0, 1]")
+WIDTHS = Check(lambda v: all(w > 0 for w in v), "must hold positive widths")
+
+
+def setting(default: Any, help: str, check: Check | None = None) -> Any:
+    """A settings field: its default, its flag's help and the check its value must pass."""
+    return dataclasses.field(default=default, metadata={"help": help, "check": check})
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSettings:
+    """Settings every experiment has; an experiment overrides defaults with its document's.
+
+    A subclass may restate a field with a new default alone (`batch_size: int = 100`): its
+    help and check are still this class's.
+    """
+
+    seed: int = setting(0, "Seed of initialisation, latents, dropout and data order.")
+    num_epochs: int = setting(1, "Training epochs.", POSITIVE)
+    batch_size: int = setting(64, "Examples per training step.", POSITIVE)
+    checkpoint_every_steps: int = setting(
+        1000, "Save a checkpoint every this many steps (and at the end).", POSITIVE
+    )
+    keep_checkpoints: int = setting(3, "How many checkpoints to keep.", POSITIVE)
+    steps_per_dispatch: int = setting(
+        1000, "Training steps per jitted call (metrics are read back per call).", POSITIVE
+    )
+    num_examples: int | None = setting(
+        None, "Train on the first N examples only (default: all).", POSITIVE_OR_NONE
+    )
+    data_dir: str | None = setting(
+        None, "TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)."
+    )
+    compute_dtype: Literal["float32", "bfloat16"] = setting(
+        "float32",
+        "Activation dtype; bfloat16 is mixed precision (float32 parameters and optimizer state).",
+    )
+    num_grid_samples: int = setting(
+        64, "Samples in each epoch's grid (from fixed latents).", POSITIVE
+    )
+    sample_every_epochs: int = setting(
+        1, "Write the sample grid and loss plot every this many epochs.", POSITIVE
+    )
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if not _has_type(value, hints[field.name]):
+                raise UserError(f"{field.name}={value!r} is not {_type_words(hints[field.name])}")
+            if hints[field.name] is float and isinstance(value, int):
+                # As a float flag would give it: the config's JSON (and digest) stay the same.
+                object.__setattr__(self, field.name, float(value))
+            check = describe(type(self), field.name)[1]
+            if check is not None and not check.holds(value):
+                raise UserError(f"{field.name}={value!r} {check.requirement}")
+
+    def run_fields(self) -> dict[str, Any]:
+        """The run-wide `gan_jax.config.Config` fields (all but the data's)."""
+        return {
+            name: getattr(self, name)
+            for name in (
+                "seed",
+                "num_epochs",
+                "batch_size",
+                "checkpoint_every_steps",
+                "keep_checkpoints",
+                "steps_per_dispatch",
+                "compute_dtype",
+                "num_grid_samples",
+                "sample_every_epochs",
+            )
+        }
+
+    def data_fields(self) -> dict[str, Any]:
+        """The `gan_jax.config.DataConfig` fields every experiment takes from its settings."""
+        return {"data_dir": self.data_dir, "num_examples": self.num_examples}
+
+
+def describe(settings_class: type, name: str) -> tuple[str, Check | None]:
+    """A field's help and check, from the nearest class in the hierarchy that states them."""
+    for klass in settings_class.__mro__:
+        field = getattr(klass, "__dataclass_fields__", {}).get(name)
+        if field is not None and "help" in field.metadata:
+            return field.metadata["help"], field.metadata["check"]
+    return "", None
+
+
+def _has_type(value: Any, hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        return value in typing.get_args(hint)
+    if origin is tuple:
+        item = typing.get_args(hint)[0]
+        return isinstance(value, tuple) and all(_has_type(v, item) for v in value)
+    if origin is not None:  # X | None
+        return any(_has_type(value, arg) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _type_words(hint: Any) -> str:
+    if typing.get_origin(hint) is Literal:
+        return "one of " + ", ".join(repr(v) for v in typing.get_args(hint))
+    return f"of type {getattr(hint, '__name__', str(hint))}"

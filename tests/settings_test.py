@@ -1,0 +1,120 @@
+"""Experiment settings: checks, flags generated from them, and configs built in-process."""
+
+import dataclasses
+import importlib
+import json
+
+import pytest
+from absl import flags
+
+from gan_jax import command
+from gan_jax.config import to_dict
+from gan_jax.errors import UserError
+from gan_jax.settings import RunSettings, describe
+
+EXPERIMENTS = (
+    "gaussian_2d",
+    "mlp_gan_mnist",
+    "mlp_gan_mnist_deep",
+    "cgan_mnist",
+    "dcgan_pokemon",
+    "quickdraw_camel",
+)
+
+
+def load(name):
+    return importlib.import_module(f"experiments.{name}")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"batch_size": 0}, "batch_size=0 must be positive"),
+        ({"num_examples": -5}, "num_examples=-5 must be positive"),
+        ({"batch_size": 2.5}, "batch_size=2.5 is not of type int"),
+        ({"seed": True}, "seed=True is not of type int"),
+        ({"compute_dtype": "float16"}, "compute_dtype='float16' is not one of 'float32'"),
+    ],
+)
+def test_bad_values_are_refused_with_the_setting_named(changes, message):
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        RunSettings(**changes)
+
+
+def test_an_integer_given_for_a_float_becomes_a_float():
+    mlp = load("mlp_gan_mnist")
+    settings = mlp.Settings(lr=1)
+    assert isinstance(settings.lr, float)
+    assert json.dumps(to_dict(mlp.config(lr=1))) == json.dumps(to_dict(mlp.config(lr=1.0)))
+
+
+def test_a_restated_run_setting_keeps_its_help_and_check():
+    mlp = load("mlp_gan_mnist")
+    assert mlp.Settings().batch_size == 100 != RunSettings().batch_size
+    assert describe(mlp.Settings, "batch_size") == describe(RunSettings, "batch_size")
+    with pytest.raises(UserError, match="batch_size=0 must be positive"):
+        mlp.Settings(batch_size=0)
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_config_is_a_pure_function_of_the_overrides(name):
+    experiment = load(name)
+    default = experiment.config()
+    assert default.experiment == experiment.NAME == name
+    assert default == experiment.config(**dataclasses.asdict(experiment.Settings()))
+    assert experiment.config(seed=3) == dataclasses.replace(default, seed=3)
+    assert experiment.config(num_examples=50).data.num_examples == 50
+    with pytest.raises(TypeError, match="no_such_setting"):
+        experiment.config(no_such_setting=1)
+
+
+def test_two_experiments_build_in_one_process():
+    gaussian = load("gaussian_2d").config(lr_d=0.1, d_hidden=(4, 4))
+    camel = load("quickdraw_camel").config(lr_d=0.001)
+    assert gaussian.d_optimizer.learning_rate == 0.1
+    assert gaussian.discriminator.kwargs["hidden_sizes"] == [4, 4]
+    assert camel.d_optimizer.learning_rate == 0.001
+    assert camel.g_optimizer.name == "rmsprop"
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_flags_default_to_the_settings(name):
+    experiment = load(name)
+    registry = flags.FlagValues()
+    holders = command.define_flags(experiment.Settings, registry)
+    registry(["prog"])
+    assert command.parsed_settings(experiment.Settings, holders) == experiment.Settings()
+
+
+def test_flags_parse_every_kind_of_setting():
+    gaussian = load("gaussian_2d")
+    registry = flags.FlagValues()
+    holders = command.define_flags(gaussian.Settings, registry)
+    registry(["prog", "--d_hidden=4,2,1", "--lr_d=0.1", "--init_scheme=torch", "--num_examples=40"])
+    settings = command.parsed_settings(gaussian.Settings, holders)
+    assert settings.d_hidden == (4, 2, 1)
+    assert settings.lr_d == 0.1
+    assert settings.init_scheme == "torch"
+    assert settings.num_examples == 40
+    assert gaussian.config(**dataclasses.asdict(settings)).discriminator.kwargs["hidden_sizes"] == [
+        4,
+        2,
+        1,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argument", "message"),
+    [
+        ("--d_hidden=4,x", "--d_hidden takes comma-separated integers"),
+        ("--d_hidden=4,0", "--d_hidden must hold positive widths"),
+        ("--lr_d=-1", "--lr_d must be positive"),
+        ("--batch_size=0", "--batch_size must be positive"),
+        ("--init_scheme=zeros", "value should be one of"),
+    ],
+)
+def test_bad_flags_are_refused_by_the_parser(argument, message):
+    registry = flags.FlagValues()
+    command.define_flags(load("gaussian_2d").Settings, registry)
+    with pytest.raises(flags.Error, match=message):
+        registry(["prog", argument])
