@@ -17,6 +17,7 @@ import typing
 from collections.abc import Callable
 from typing import Any, Literal
 
+from gan_jax.config import Config, DataConfig
 from gan_jax.errors import UserError
 
 
@@ -42,6 +43,11 @@ def setting(default: Any, help: str, check: Check | None = None) -> Any:
     return dataclasses.field(default=default, metadata={"help": help, "check": check})
 
 
+def _default(config_class: type, name: str) -> Any:
+    """A config field's default: defaults are stated once, in `gan_jax.config`."""
+    return {field.name: field.default for field in dataclasses.fields(config_class)}[name]
+
+
 @dataclasses.dataclass(frozen=True)
 class RunSettings:
     """Settings every experiment has; an experiment overrides defaults with its document's.
@@ -50,31 +56,48 @@ class RunSettings:
     help and check are still this class's.
     """
 
-    seed: int = setting(0, "Seed of initialisation, latents, dropout and data order.")
-    num_epochs: int = setting(1, "Training epochs.", POSITIVE)
-    batch_size: int = setting(64, "Examples per training step.", POSITIVE)
-    checkpoint_every_steps: int = setting(
-        1000, "Save a checkpoint every this many steps (and at the end).", POSITIVE
+    seed: int = setting(
+        _default(Config, "seed"), "Seed of initialisation, latents, dropout and data order."
     )
-    keep_checkpoints: int = setting(3, "How many checkpoints to keep.", POSITIVE)
+    num_epochs: int = setting(_default(Config, "num_epochs"), "Training epochs.", POSITIVE)
+    batch_size: int = setting(
+        _default(Config, "batch_size"), "Examples per training step.", POSITIVE
+    )
+    checkpoint_every_steps: int = setting(
+        _default(Config, "checkpoint_every_steps"),
+        "Save a checkpoint every this many steps (and at the end).",
+        POSITIVE,
+    )
+    keep_checkpoints: int = setting(
+        _default(Config, "keep_checkpoints"), "How many checkpoints to keep.", POSITIVE
+    )
     steps_per_dispatch: int = setting(
-        1000, "Training steps per jitted call (metrics are read back per call).", POSITIVE
+        _default(Config, "steps_per_dispatch"),
+        "Training steps per jitted call (metrics are read back per call).",
+        POSITIVE,
     )
     num_examples: int | None = setting(
-        None, "Train on the first N examples only (default: all).", POSITIVE_OR_NONE
+        _default(DataConfig, "num_examples"),
+        "Train on the first N examples only (default: all).",
+        POSITIVE_OR_NONE,
     )
     data_dir: str | None = setting(
-        None, "TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)."
+        _default(DataConfig, "data_dir"),
+        "TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets).",
     )
     compute_dtype: Literal["float32", "bfloat16"] = setting(
-        "float32",
+        _default(Config, "compute_dtype"),
         "Activation dtype; bfloat16 is mixed precision (float32 parameters and optimizer state).",
     )
     num_grid_samples: int = setting(
-        64, "Samples in each epoch's grid (from fixed latents).", POSITIVE
+        _default(Config, "num_grid_samples"),
+        "Samples in each epoch's grid (from fixed latents).",
+        POSITIVE,
     )
     sample_every_epochs: int = setting(
-        1, "Write the sample grid and loss plot every this many epochs.", POSITIVE
+        _default(Config, "sample_every_epochs"),
+        "Write the sample grid and loss plot every this many epochs.",
+        POSITIVE,
     )
 
     def __post_init__(self) -> None:

@@ -166,32 +166,28 @@ def discriminator_step(
         if type(objective).penalty is not losses.Objective.penalty:
             raise ValueError("an objective with a penalty needs d_update='joint'")
 
-        def real_loss_fn(params):
-            real_out, stats = outputs(
-                params, d.batch_stats, real, real_labels, keys["d_real_dropout"]
-            )
-            return objective.real_loss(real_out), (stats, real_out)
+        def update_on(d, examples, labels, dropout_key, side_loss):
+            """One D update on one side (real or fake) alone, as Keras' train_on_batch."""
 
-        (real_loss, (stats, real_out)), real_grads = jax.value_and_grad(real_loss_fn, has_aux=True)(
-            d.params
+            def loss_fn(params):
+                out, stats = outputs(params, d.batch_stats, examples, labels, dropout_key)
+                return side_loss(out), (stats, out)
+
+            (loss, (stats, out)), grads = jax.value_and_grad(loss_fn, has_aux=True)(d.params)
+            d = _update_discriminator(objective, gan.d_optimizer, d, grads, stats)
+            return d, loss, out, optax.tree.norm(grads)
+
+        d, real_loss, real_out, real_norm = update_on(
+            d, real, real_labels, keys["d_real_dropout"], objective.real_loss
         )
-        d = _update_discriminator(objective, gan.d_optimizer, d, real_grads, stats)
-
-        def fake_loss_fn(params):
-            fake_out, stats = outputs(
-                params, d.batch_stats, fake, fake_labels, keys["d_fake_dropout"]
-            )
-            return objective.fake_loss(fake_out), (stats, fake_out)
-
-        (fake_loss, (stats, fake_out)), fake_grads = jax.value_and_grad(fake_loss_fn, has_aux=True)(
-            d.params
+        d, fake_loss, fake_out, fake_norm = update_on(
+            d, fake, fake_labels, keys["d_fake_dropout"], objective.fake_loss
         )
-        d = _update_discriminator(objective, gan.d_optimizer, d, fake_grads, stats)
         # Keras reports the mean of the two train_on_batch losses.
         loss = (real_loss + fake_loss) / 2
         terms = {"loss_d_real": real_loss, "loss_d_fake": fake_loss}
         penalty_metrics = {}
-        grad_norm = (optax.tree.norm(real_grads) + optax.tree.norm(fake_grads)) / 2
+        grad_norm = (real_norm + fake_norm) / 2
     else:
         raise ValueError(f"unknown d_update {config.d_update!r}")
 

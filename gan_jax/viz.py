@@ -5,9 +5,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-
-# Figure objects render without pyplot's global state or a display backend.
-from matplotlib.figure import Figure
 from PIL import Image
 
 
@@ -50,7 +47,7 @@ def save_loss_plot(
 ) -> None:
     """Plots per-epoch losses (records as in metrics.jsonl) against the epoch."""
     epochs = [r["epoch"] for r in records]
-    fig = Figure(figsize=(6, 4), dpi=100)
+    fig = _figure(figsize=(6, 4))
     ax = fig.subplots()
     for key in keys:
         ax.plot(
@@ -60,20 +57,36 @@ def save_loss_plot(
     ax.set_ylabel("loss")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path)
+    _save(fig, path)
 
 
 def save_scatter(path: str, real: np.ndarray, generated: np.ndarray, title: str = "") -> None:
     """Plots 2-D real and generated points, as D2L's 20.1 figure does."""
-    fig = Figure(figsize=(5, 5), dpi=100)
+    fig = _figure(figsize=(5, 5))
     ax = fig.subplots()
     ax.scatter(real[:, 0], real[:, 1], s=8, label="real")
     ax.scatter(generated[:, 0], generated[:, 1], s=8, label="generated")
     ax.legend()
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
+    _save(fig, path)
+
+
+def _figure(figsize: tuple[float, float]) -> Any:
+    """A matplotlib Figure, which renders without pyplot's global state or a display.
+
+    Matplotlib is imported on first use: it takes half a second, which every command
+    would otherwise pay at start-up, plots or not.
+    """
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=figsize, dpi=100)
+    # Fixed margins that fit the axis labels: `tight_layout` measured them on every
+    # call, drawing each figure twice (0.6 s of every sampling epoch went to plots).
+    figure.subplots_adjust(left=0.12, right=0.97, bottom=0.12, top=0.92)
+    return figure
+
+
+def _save(figure: Any, path: str) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path)
+    figure.savefig(path)

@@ -2,9 +2,36 @@
 
 import fcntl
 import os
+import shutil
 import signal
+import tempfile
 
 import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One persistent XLA compilation cache for the whole session.
+
+    Many tests train the same small networks again (a run, then its resumption, in
+    subprocesses and in-process): with the cache, each program compiles once per session.
+    A cached executable is the one a fresh compilation produces, so results are unchanged.
+    Set on the controller before pytest-xdist starts its workers, which inherit it.
+    """
+    if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+        cache_dir = tempfile.mkdtemp(prefix="gan_jax_test_xla_cache_")
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = cache_dir
+        config.stash[_OWN_CACHE] = cache_dir
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    cache_dir = config.stash.get(_OWN_CACHE, None)
+    if cache_dir:
+        shutil.rmtree(cache_dir, ignore_errors=True)
+
+
+_OWN_CACHE = pytest.StashKey[str]()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -50,7 +77,9 @@ def mnist_classifier_dir(tmp_path_factory: pytest.TempPathFactory, mnist_data_di
     """A directory holding an MNIST classifier trained for one epoch (about 99% accurate).
 
     Trained by the project's own command, once per test session (shared by xdist workers
-    like `mnist_data_dir`).
+    like `mnist_data_dir`). Its tests are marked `xdist_group("mnist_classifier")`, so
+    that under `--dist loadgroup` (pyproject.toml) they run on one worker while the other
+    goes on with the rest, instead of waiting on the lock for the 40 s of training.
     """
     import subprocess
     import sys

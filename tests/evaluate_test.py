@@ -15,6 +15,9 @@ from testing_configs import gaussian_config
 from gan_jax.metrics.gaussian import wasserstein2_gaussian
 from gan_jax.train import train_and_evaluate
 
+# Every test of the trained classifier runs on one xdist worker (see conftest.py).
+NEEDS_CLASSIFIER = pytest.mark.xdist_group("mnist_classifier")
+
 
 def run_module(module: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -84,6 +87,7 @@ def test_gaussian_checkpoint_scores_w2(gaussian_workdir, tmp_path):
     assert scores == read_json(outs[1])  # a fixed sampling key: same score every time
 
 
+@NEEDS_CLASSIFIER
 def test_mnist_checkpoint_scores(mnist_workdirs, mnist_classifier_dir, mnist_data_dir):
     workdir = mnist_workdirs["mlp_gan_mnist"]
     result = run_evaluate(
@@ -108,6 +112,7 @@ def test_mnist_checkpoint_scores(mnist_workdirs, mnist_classifier_dir, mnist_dat
     assert grid.size[0] > grid.size[1] > 0  # 64 pairs: 16 columns, 8 rows
 
 
+@NEEDS_CLASSIFIER
 def test_conditional_checkpoint_scores_label_accuracy(mnist_workdirs, mnist_classifier_dir):
     workdir = mnist_workdirs["cgan_mnist"]
     out = os.path.join(workdir, "scores.json")
@@ -124,6 +129,7 @@ def test_conditional_checkpoint_scores_label_accuracy(mnist_workdirs, mnist_clas
     assert "nn_l1_mean" not in scores
 
 
+@NEEDS_CLASSIFIER
 def test_training_logs_scores_every_epoch(mnist_workdirs):
     with open(os.path.join(mnist_workdirs["mlp_gan_mnist"], "metrics.jsonl")) as f:
         records = [json.loads(line) for line in f]
@@ -134,6 +140,7 @@ def test_training_logs_scores_every_epoch(mnist_workdirs):
         assert 0.0 < record["eval/nn_l1_mean"] < 1.0
 
 
+@NEEDS_CLASSIFIER
 def test_real_floor(mnist_classifier_dir, mnist_data_dir, tmp_path):
     out = str(tmp_path / "floor.json")
     result = run_evaluate(
@@ -154,6 +161,7 @@ def test_real_floor(mnist_classifier_dir, mnist_data_dir, tmp_path):
     assert floor["label_accuracy_test"] >= 0.98
 
 
+@NEEDS_CLASSIFIER
 def test_errors_are_one_line(mnist_workdirs, tmp_path):
     result = run_evaluate()
     assert result.returncode == 1

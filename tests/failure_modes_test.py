@@ -76,8 +76,9 @@ def small_disk(tmp_path):
 
 def test_a_full_disk_is_one_line_and_the_run_resumes_after(small_disk):
     workdir = small_disk / "run"
-    # Saves every 10 steps fill 3 MB within the run's 20 epochs (about 100 KB a save).
-    args = (f"--workdir={workdir}", "--num_fit_samples=1000", "--checkpoint_every_steps=10")
+    # Saves every 10 steps (about 100 KB each) fill 3 MB within 4 epochs (500 steps).
+    args = (f"--workdir={workdir}", "--num_epochs=4", "--num_fit_samples=1000")
+    args += ("--checkpoint_every_steps=10",)
     args += ("--keep_checkpoints=1000", "--steps_per_dispatch=10")
     result = run(GAUSSIAN, *args)
     assert result.returncode == 1, result.stderr[-2000:]

@@ -1,6 +1,7 @@
 """The two convolutional experiments (D2L's Pokemon DCGAN, Foster's camel GAN), run as a
 user runs them on tiny generated data sets: outputs, resume and the sampling command."""
 
+import importlib
 import io
 import json
 import os
@@ -8,20 +9,21 @@ import subprocess
 import sys
 import zipfile
 
-import jax
 import numpy as np
 import pytest
 from cli_runs import REPO
 from PIL import Image
+from states import assert_states_equal
 
 from gan_jax.checkpoint import restore_gan
 from gan_jax.data import pokemon, quickdraw
+from gan_jax.train import train_and_evaluate
 
-# experiment: (flags of a few-step run, generated image shape)
+# experiment: (settings of a few-step run, generated image shape)
 CASES = {
-    # Narrow networks (--n_G/--n_D) keep the 64x64 DCGAN fast on CPU.
-    "dcgan_pokemon": (["--batch_size=8", "--n_G=8", "--n_D=8"], (64, 64, 3)),
-    "quickdraw_camel": (["--batch_size=8", "--sample_every_epochs=2"], (28, 28, 1)),
+    # Narrow networks (n_G, n_D) keep the 64x64 DCGAN fast on CPU.
+    "dcgan_pokemon": ({"batch_size": 8, "n_G": 8, "n_D": 8}, (64, 64, 3)),
+    "quickdraw_camel": ({"batch_size": 8, "sample_every_epochs": 2}, (28, 28, 1)),
 }
 EPOCHS = {"dcgan_pokemon": 1, "quickdraw_camel": 4}  # 4 steps each (32 sprites / 8)
 
@@ -57,7 +59,7 @@ def data_dir(tmp_path_factory) -> str:
 
 
 def run_experiment(name: str, workdir: str, data_dir: str, num_epochs: int):
-    flags, _ = CASES[name]
+    flags = [f"--{setting}={value}" for setting, value in CASES[name][0].items()]
     return subprocess.run(
         [
             sys.executable,
@@ -83,50 +85,59 @@ def read_records(workdir) -> list[dict]:
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_few_steps_write_outputs_and_resume_exactly(name, data_dir, tmp_path):
     epochs = EPOCHS[name]
-    interrupted, unbroken = str(tmp_path / "interrupted"), str(tmp_path / "unbroken")
-    for workdir, num_epochs in ((interrupted, epochs), (interrupted, 2 * epochs)):
-        result = run_experiment(name, workdir, data_dir, num_epochs)
+    resumed = str(tmp_path / "resumed")
+    for num_epochs in (epochs, 2 * epochs):
+        result = run_experiment(name, resumed, data_dir, num_epochs)
         assert result.returncode == 0, result.stderr[-3000:]
     assert "resumed from step 4" in result.stderr
-    result = run_experiment(name, unbroken, data_dir, 2 * epochs)
-    assert result.returncode == 0, result.stderr[-3000:]
+    # The same run unbroken, trained in-process from the experiment's own config.
+    unbroken = str(tmp_path / "unbroken")
+    config = importlib.import_module(f"experiments.{name}").config(
+        **CASES[name][0], data_dir=data_dir, num_epochs=2 * epochs, checkpoint_every_steps=2
+    )
+    train_and_evaluate(config, unbroken)
 
     records = read_records(unbroken)
     assert [r["step"] for r in records] == [4 * (i + 1) // epochs for i in range(2 * epochs)]
     assert all(np.isfinite([r["loss_d"], r["loss_g"], r["d_real"]]).all() for r in records)
-    assert read_records(interrupted) == [
+    assert read_records(resumed) == [
         {**r, "examples_per_sec": mine["examples_per_sec"]}
-        for r, mine in zip(records, read_records(interrupted), strict=True)
+        for r, mine in zip(records, read_records(resumed), strict=True)
     ]
-    _, resumed, step = restore_gan(interrupted)
-    _, straight, _ = restore_gan(unbroken)
+    _, resumed_state, step = restore_gan(resumed)
+    _, unbroken_state, _ = restore_gan(unbroken)
     assert step == 8
-    networks = [(s.generator, s.discriminator) for s in (resumed, straight)]
-    for a, b in zip(*map(jax.tree.leaves, networks), strict=True):
-        np.testing.assert_array_equal(a, b)
+    assert_states_equal(resumed_state, unbroken_state)
 
     last_epoch = 2 * epochs
-    grid = Image.open(os.path.join(unbroken, "samples", f"epoch_{last_epoch:04d}.png"))
+    grid = Image.open(os.path.join(resumed, "samples", f"epoch_{last_epoch:04d}.png"))
     assert grid.size[0] > 8 * CASES[name][1][1]  # an 8x8 grid of samples
-    assert os.path.exists(os.path.join(unbroken, "losses.png"))
-    assert os.listdir(os.path.join(unbroken, "tensorboard"))
+    assert os.path.exists(os.path.join(resumed, "losses.png"))
+    assert os.listdir(os.path.join(resumed, "tensorboard"))
     if name == "quickdraw_camel":
         assert "memorisation check: mean L1 to the nearest training image" in result.stdout
-        assert os.path.exists(os.path.join(unbroken, "memorisation.png"))
+        assert os.path.exists(os.path.join(resumed, "memorisation.png"))
 
+
+def test_sample_draws_a_colour_grid_from_the_dcgan(data_dir, tmp_path):
+    # (tests/sample_test.py covers grayscale grids, points and the errors.)
+    workdir = str(tmp_path / "run")
+    config = importlib.import_module("experiments.dcgan_pokemon").config(
+        **CASES["dcgan_pokemon"][0], data_dir=data_dir
+    )
+    train_and_evaluate(config, workdir)
     out = str(tmp_path / "samples.png")
     sampled = subprocess.run(
-        [sys.executable, "-m", "gan_jax.sample", f"--workdir={unbroken}", f"--out={out}"],
+        [sys.executable, "-m", "gan_jax.sample", f"--workdir={workdir}", f"--out={out}"],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert sampled.returncode == 0, sampled.stderr[-3000:]
-    height, width, channels = CASES[name][1]
     image = np.asarray(Image.open(out))
-    assert image.shape[0] >= 8 * height and image.shape[1] >= 8 * width
-    assert (image.ndim == 3) == (channels == 3)
+    assert image.ndim == 3 and image.shape[-1] == 3
+    assert image.shape[0] >= 8 * 64 and image.shape[1] >= 8 * 64
 
 
 def test_missing_data_names_the_prepare_command(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 from absl import flags
 
 from gan_jax import command
-from gan_jax.config import to_dict
+from gan_jax.config import Config, DataConfig, to_dict
 from gan_jax.errors import UserError
 from gan_jax.settings import RunSettings, describe
 
@@ -118,3 +118,11 @@ def test_bad_flags_are_refused_by_the_parser(argument, message):
     command.define_flags(load("gaussian_2d").Settings, registry)
     with pytest.raises(flags.Error, match=message):
         registry(["prog", argument])
+
+
+def test_run_settings_default_to_the_config_defaults():
+    config_defaults = {f.name: f.default for f in dataclasses.fields(Config)}
+    data_defaults = {f.name: f.default for f in dataclasses.fields(DataConfig)}
+    settings = RunSettings()
+    assert settings.run_fields() == {k: config_defaults[k] for k in settings.run_fields()}
+    assert settings.data_fields() == {k: data_defaults[k] for k in settings.data_fields()}
