@@ -45,9 +45,13 @@ def gaussian_workdir(tmp_path_factory):
     return workdir
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def mnist_workdirs(tmp_path_factory, mnist_data_dir, mnist_classifier_dir):
-    """Two briefly trained MNIST runs, scored during training every epoch."""
+    """Two briefly trained MNIST runs, scored during training every epoch.
+
+    Session-scoped: its users share an xdist group with other modules' tests, and a
+    module-scoped fixture would be built again after each of those.
+    """
     workdirs = {}
     for name, flags in {
         "mlp_gan_mnist": ["--num_examples=1000", "--num_epochs=2"],
