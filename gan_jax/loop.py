@@ -101,6 +101,7 @@ def make_run_steps(
     max_steps: int,
     loop: str | None = None,
     should_stop: Callable[[], object] | None = None,
+    members: bool = False,
 ) -> Callable[[GANState, TrainingData, jax.Array], tuple[GANState, Metrics]]:
     """Builds the function that runs up to `max_steps` training steps per call.
 
@@ -118,11 +119,18 @@ def make_run_steps(
       should_stop: the host loop asks it before each step and ends the call early
         when it returns something true (a pending SIGTERM, say); the device loop
         always runs its `num_steps`.
+      members: the state is a sweep group's (`state.stack_states`): every leaf has a
+        leading member axis, and one vmapped program trains all members on the same
+        data. Members may differ in their seeds and in the optimizer hyperparameters
+        their states hold; `gan` is any member's. A member whose step is not finite
+        keeps its last finite state (its metrics show the non-finite step) while the
+        others go on.
 
     Returns:
       `run(state, data, num_steps) -> (state, metrics)`. `metrics[name][i]` is step
       i's value for i below the steps actually run (`state.step` tells how many;
-      entries past them are zero). With the device
+      entries past them are zero); with `members`, `metrics[name][m, i]` is member
+      m's. With the device
       loop `num_steps` (<= max_steps) is traced, so every call reuses one compilation.
       The state argument is donated.
     """
@@ -148,12 +156,20 @@ def make_run_steps(
         else:
             real = tuple(x for x, _ in batches)
             labels = None if batches[0][1] is None else tuple(y for _, y in batches)
-        state, metrics = train_step(gan, state, real, labels)
-        return state, order, metrics
+        new_state, metrics = train_step(gan, state, real, labels)
+        if members:  # freeze a diverged member (selects; nothing mixes across members)
+            finite = _all_finite((metrics, new_state))
+            new_state = jax.tree.map(lambda a, b: jnp.where(finite, a, b), new_state, state)
+        return new_state, order, metrics
+
+    if members:
+        start_order = jax.vmap(start_order)
+        one_step = jax.vmap(one_step, in_axes=(0, None, 0))
 
     def empty_history(state: GANState, data: TrainingData) -> Metrics:
-        shapes = jax.eval_shape(one_step, state, data, jnp.arange(num_examples))[2]
-        return {k: jnp.zeros((max_steps,), v.dtype) for k, v in shapes.items()}
+        order = jnp.zeros((*state.key.shape, num_examples), jnp.int32)
+        shapes = jax.eval_shape(one_step, state, data, order)[2]
+        return {k: jnp.zeros((max_steps, *v.shape), v.dtype) for k, v in shapes.items()}
 
     def run_on_device(state: GANState, data: TrainingData, num_steps: jax.Array):
         def body(i, carry):
@@ -164,7 +180,7 @@ def make_run_steps(
 
         carry = (state, start_order(state), empty_history(state, data))
         state, _, history = jax.lax.fori_loop(0, num_steps, body, carry)
-        return state, history
+        return state, _steps_last(history)
 
     if loop == "device":
         return jax.jit(run_on_device, donate_argnums=0)
@@ -175,8 +191,9 @@ def make_run_steps(
     @jax.jit
     def stack(history: list[Metrics]) -> Metrics:
         names = history[0].keys()
-        padding = max_steps - len(history)
-        return {k: jnp.pad(jnp.stack([m[k] for m in history]), (0, padding)) for k in names}
+        padding = [(0, max_steps - len(history))] + [(0, 0)] * int(members)
+        stacked = {k: jnp.pad(jnp.stack([m[k] for m in history]), padding) for k in names}
+        return _steps_last(stacked)
 
     def run_on_host(state: GANState, data: TrainingData, num_steps: jax.Array):
         num_steps = int(num_steps)
@@ -192,3 +209,14 @@ def make_run_steps(
         return state, stack(history)
 
     return run_on_host
+
+
+def _steps_last(history: Metrics) -> Metrics:
+    """(steps, members) histories as (members, steps); plain (steps,) ones as they are."""
+    return {k: jnp.moveaxis(v, 0, -1) for k, v in history.items()}
+
+
+def _all_finite(tree: object) -> jax.Array:
+    """Whether every floating-point leaf of `tree` is finite."""
+    leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.floating)]
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))

@@ -121,6 +121,16 @@ def create_state(gan: GAN, seed: int) -> GANState:
     )
 
 
+def stack_states(states: list[GANState]) -> GANState:
+    """Member states of a sweep group as one state with a leading member axis."""
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
+
+
+def member_state(states: GANState, index: int) -> GANState:
+    """Member `index` of a stacked state, as an ordinary (unstacked) state."""
+    return jax.tree.map(lambda leaf: leaf[index], states)
+
+
 def example_shape(gan: GAN) -> tuple[int, ...]:
     """The shape of one generated example, read off the generator without running it."""
     config = gan.config
