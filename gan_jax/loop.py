@@ -102,6 +102,7 @@ def make_run_steps(
     loop: str | None = None,
     should_stop: Callable[[], object] | None = None,
     members: bool = False,
+    member_data: bool = False,
 ) -> Callable[[GANState, TrainingData, jax.Array], tuple[GANState, Metrics]]:
     """Builds the function that runs up to `max_steps` training steps per call.
 
@@ -125,6 +126,9 @@ def make_run_steps(
         their states hold; `gan` is any member's. A member whose step is not finite
         keeps its last finite state (its metrics show the non-finite step) while the
         others go on.
+      member_data: with `members`, the data too has a leading member axis (each member
+        its own data set: the 2-D Gaussian is drawn from the run's seed); else all
+        members train on the one data set.
 
     Returns:
       `run(state, data, num_steps) -> (state, metrics)`. `metrics[name][i]` is step
@@ -164,7 +168,7 @@ def make_run_steps(
 
     if members:
         start_order = jax.vmap(start_order)
-        one_step = jax.vmap(one_step, in_axes=(0, None, 0))
+        one_step = jax.vmap(one_step, in_axes=(0, 0 if member_data else None, 0))
 
     def empty_history(state: GANState, data: TrainingData) -> Metrics:
         order = jnp.zeros((*state.key.shape, num_examples), jnp.int32)
