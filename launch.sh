@@ -3,6 +3,7 @@
 #
 #   ./launch.sh run EXPERIMENT [FLAGS...]          one run, e.g. ./launch.sh run gaussian_2d --seed=3
 #   ./launch.sh seeds EXPERIMENT "0 1 2" [FLAGS...] one run per seed, workdir runs/EXPERIMENT/seed_N
+#   ./launch.sh sweep EXPERIMENT SPEC [FLAGS...]   a sweep, e.g. sweep gaussian_2d 'lr_d=0.02,0.05;seed=0:8'
 #   ./launch.sh slurm EXPERIMENT [FLAGS...]        the same run under `srun` (one task per node)
 #
 # EXPERIMENT is a file name under experiments/ without .py. Every run resumes from
@@ -10,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 2 ] || usage
 mode=$1 experiment=$2
 shift 2
@@ -29,6 +30,11 @@ case "$mode" in
       echo "== $experiment seed $seed" >&2
       "$python" "$script" --seed="$seed" --workdir="runs/${experiment}/seed_${seed}" "$@"
     done ;;
+  sweep)
+    [ $# -ge 1 ] || usage
+    spec=$1
+    shift
+    exec "$python" "$script" --sweep="$spec" --workdir="runs/${experiment}_sweep" "$@" ;;
   slurm)
     command -v srun >/dev/null || { echo "error: srun not found (not on a SLURM cluster?)" >&2; exit 2; }
     exec srun --ntasks-per-node=1 "$python" "$script" "$@" ;;

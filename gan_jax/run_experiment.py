@@ -13,19 +13,21 @@ change the config.
 
 import dataclasses
 import json
+import os
 import sys
 import types
 from typing import Any
 
-from absl import flags
+from absl import flags, logging
 
-from gan_jax import command
+from gan_jax import command, sweep_spec
+from gan_jax import workdir as workdir_lib
 from gan_jax.config import Config, to_dict
 from gan_jax.errors import UserError
 from gan_jax.evaluation import Evaluator
 from gan_jax.settings import NON_NEGATIVE, POSITIVE, RunSettings, setting
 from gan_jax.state import GANState
-from gan_jax.train import train_and_evaluate
+from gan_jax.train import train_and_evaluate, train_group
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +56,13 @@ class RunOptions:
     )
     memorisation_queries: int = setting(
         64, "Generated images compared to their nearest training image.", NON_NEGATIVE
+    )
+    sweep: str | None = setting(
+        None,
+        "Train a sweep instead of one run, e.g. 'lr=1e-4,2e-4;seed=0:4' (axes by ';', "
+        "values by ',', ranges start:stop, uniform(lo,hi,n), loguniform(lo,hi,n); see "
+        "gan_jax/sweep_spec.py). Each member gets <workdir>/<member>/; members that differ "
+        "only in seeds and optimizer settings train together as one vmapped program.",
     )
 
 
@@ -97,6 +106,9 @@ def main(experiment: types.ModuleType) -> None:
         del argv
         settings = command.parsed_settings(experiment.Settings, setting_flags)
         options = command.parsed_settings(RunOptions, option_flags)
+        if options.sweep is not None:
+            _run_sweep(experiment, settings, options)
+            return
         config = experiment.config(**dataclasses.asdict(settings))
         if options.print_config:
             print(json.dumps(to_dict(config), indent=2))
@@ -112,3 +124,39 @@ def main(experiment: types.ModuleType) -> None:
             report(Finished(config, settings, state, options))
 
     command.run(run)
+
+
+def _run_sweep(experiment: types.ModuleType, settings: RunSettings, options: RunOptions) -> None:
+    """Trains every member of `--sweep`, group by group, each in `<workdir>/<member>/`."""
+    members = sweep_spec.parse(options.sweep, experiment.Settings)
+    base = dataclasses.asdict(settings)
+    member_settings = [experiment.Settings(**{**base, **m.overrides}) for m in members]
+    configs = [experiment.config(**dataclasses.asdict(s)) for s in member_settings]
+    groups = sweep_spec.groups(configs)
+    if options.print_config:
+        listing = [
+            {"name": m.name, "config": to_dict(c)} for m, c in zip(members, configs, strict=True)
+        ]
+        print(json.dumps({"groups": groups, "members": listing}, indent=2))
+        sys.exit(0)
+    root = workdir_lib.prepare(options.workdir)
+    with open(os.path.join(root, "sweep.json"), "w") as f:
+        listing = [{"name": m.name, "overrides": m.overrides} for m in members]
+        json.dump({"spec": options.sweep, "groups": groups, "members": listing}, f, indent=2)
+    report = getattr(experiment, "report", None)
+    for number, group in enumerate(groups, 1):
+        logging.info(
+            "sweep group %d/%d: %d members in one program", number, len(groups), len(group)
+        )
+        workdirs = [os.path.join(root, members[i].name) for i in group]
+        states = train_group(
+            [configs[i] for i in group],
+            workdirs,
+            epoch_hooks=_epoch_hooks(configs[group[0]], options),
+            start_over=options.start_over,
+        )
+        for i, workdir, state in zip(group, workdirs, states, strict=True):
+            if report is not None:
+                member_options = dataclasses.replace(options, workdir=workdir)
+                print(f"== {members[i].name}")
+                report(Finished(configs[i], member_settings[i], state, member_options))

@@ -8,6 +8,7 @@ per dispatch; once per epoch it writes a `metrics.jsonl` record, TensorBoard
 scalars, a sample grid (or, for 2-D data, a scatter plot) and the loss curve.
 """
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -21,14 +22,14 @@ import numpy as np
 import tqdm
 from absl import logging
 
-from gan_jax import errors, interrupts, resume, viz
+from gan_jax import errors, interrupts, resume, sweep_spec, viz
 from gan_jax import workdir as workdir_lib
 from gan_jax.checkpoint import Checkpoints, checkpoint_dir
 from gan_jax.config import Config, to_dict
 from gan_jax.data.pipeline import TrainingData, load_training_data, unscale
 from gan_jax.errors import UserError
 from gan_jax.loop import make_run_steps
-from gan_jax.metric_writer import MetricWriter
+from gan_jax.metric_writer import MetricWriter, read_metrics
 from gan_jax.sampling import grid_inputs, write_samples
 from gan_jax.state import (
     GAN,
@@ -36,7 +37,12 @@ from gan_jax.state import (
     build_gan,
     create_state,
     example_shape,
+    member_state,
+    stack_states,
 )
+
+# Data sets drawn from the run's seed (each sweep member gets its own).
+SEED_DRAWN_DATA = ("gaussian_2d",)
 
 # Called at each epoch end with (gan, state, epoch); returns extra metrics to record.
 EpochHook = Callable[[GAN, GANState, int], Mapping[str, Any]]
@@ -236,20 +242,55 @@ def train_and_evaluate(
     Returns:
       The final training state.
     """
-    with interrupts.deferred():
+    (state,) = _train([config], [workdir], epoch_hooks, start_over, vmapped=False)
+    return state
+
+
+def train_group(
+    configs: Sequence[Config],
+    workdirs: Sequence[str],
+    *,
+    epoch_hooks: Sequence[EpochHook] = (),
+    start_over: bool = False,
+) -> list[GANState]:
+    """Trains a sweep group as one vmapped program; each member is an ordinary run.
+
+    The members (`gan_jax.sweep_spec.groups` puts them in one group) may differ only
+    in their seeds and optimizer hyperparameters. Each writes its own workdir exactly
+    as `train_and_evaluate` would, and equals its solo run up to float rounding. A
+    member whose values turn non-finite keeps its last finite state: its metrics.jsonl
+    gets a `diverged` record, its checkpoints stop there, and the others go on.
+
+    Returns:
+      The members' final states.
+    """
+    if len(configs) != len(workdirs) or len(set(workdirs)) != len(workdirs):
+        raise ValueError("one distinct workdir per member is needed")
+    return _train(list(configs), list(workdirs), epoch_hooks, start_over, vmapped=True)
+
+
+def _train(
+    configs: list[Config],
+    workdirs: list[str],
+    epoch_hooks: Sequence[EpochHook],
+    start_over: bool,
+    vmapped: bool,
+) -> list[GANState]:
+    with interrupts.deferred(), contextlib.ExitStack() as stack:
         interrupts.raise_if_requested("before training started: nothing to save yet")
-        workdir = workdir_lib.prepare(workdir)
-        with workdir_lib.WorkdirLock(workdir):
+        workdirs = [workdir_lib.prepare(workdir) for workdir in workdirs]
+        for workdir in workdirs:
+            stack.enter_context(workdir_lib.WorkdirLock(workdir))
             if start_over:
                 moved = resume.move_run_aside(workdir, keep=(workdir_lib.LOCK_NAME,))
                 if moved:
                     logging.warning("--start_over: moved the previous run to %s", moved)
-            try:
-                return _Training(config, workdir, epoch_hooks).run()
-            except Exception as error:  # Orbax re-raises OSErrors as other types.
-                if errors.is_out_of_space(error):
-                    raise _disk_full(workdir, error) from None
-                raise
+        try:
+            return _Training(configs, workdirs, epoch_hooks, vmapped).run()
+        except Exception as error:  # Orbax re-raises OSErrors as other types.
+            if errors.is_out_of_space(error):
+                raise _disk_full(workdirs[0], error) from None
+            raise
 
 
 def _disk_full(workdir: str, error: BaseException) -> errors.DiskFullError:
@@ -265,30 +306,58 @@ def _disk_full(workdir: str, error: BaseException) -> errors.DiskFullError:
     )
 
 
-class _Training:
-    """One call of `train_and_evaluate`: set-up, the dispatch loop and the stop paths."""
+@dataclasses.dataclass
+class _Run:
+    """One run of a training call and its outputs (a sweep group trains several)."""
 
-    def __init__(self, config: Config, workdir: str, epoch_hooks: Sequence[EpochHook]):
+    config: Config
+    workdir: str
+    checkpoints: Checkpoints
+    records: _EpochRecords | None = None
+    writer: MetricWriter | None = None
+    saved_step: int | None = None
+    diverged: str | None = None  # what went non-finite, once something has
+
+
+class _Training:
+    """One call of `train_and_evaluate` or `train_group`: set-up, the dispatch loop and
+    the stop paths. With `vmapped`, the state holds every member (`stack_states`)."""
+
+    def __init__(
+        self,
+        configs: list[Config],
+        workdirs: list[str],
+        epoch_hooks: Sequence[EpochHook],
+        vmapped: bool,
+    ):
+        config = configs[0]
+        if vmapped and sweep_spec.groups(configs) != [list(range(len(configs)))]:
+            raise ConfigError("sweep members that differ in structure cannot train together")
+        self.configs, self.workdirs, self.vmapped = configs, workdirs, vmapped
         self.config = config
-        self.workdir = workdir
         self.epoch_hooks = epoch_hooks
-        self.host_data = load_training_data(config.data, config.seed)
-        self.num_examples = len(self.host_data.examples)
+        # Synthetic data sets are drawn from each run's seed; others are shared.
+        self.host_data = [load_training_data(c.data, c.seed) for c in configs[:1]]
+        self.member_data = vmapped and config.data.name in SEED_DRAWN_DATA
+        if self.member_data:
+            self.host_data = [load_training_data(c.data, c.seed) for c in configs]
+        self.num_examples = len(self.host_data[0].examples)
         self.schedule = make_schedule(config, self.num_examples)
         if config.sample_every_epochs <= 0:
             raise ConfigError(
                 f"sample_every_epochs must be positive, got {config.sample_every_epochs}"
             )
-        self.gan = build_gan(config)
-        _check_data(self.gan, self.host_data)
+        self.gans = [build_gan(c) for c in configs]
+        self.gan = self.gans[0]
+        _check_data(self.gan, self.host_data[0])
         interrupts.raise_if_requested("before training started: nothing to save yet")
 
-    def _restore(self, checkpoints: Checkpoints) -> tuple[GANState, dict[str, np.ndarray]]:
+    def _restore(self, run: _Run, gan: GAN) -> tuple[GANState, dict[str, np.ndarray]]:
         """The newest good checkpoint with this run's settings applied, or a fresh state."""
-        restored = checkpoints.restore_latest()
+        restored = run.checkpoints.restore_latest()
         if restored is None:
-            return create_state(self.gan, self.config.seed), {}
-        changes = resume.check_resumable(restored.config, self.config, restored.step)
+            return create_state(gan, run.config.seed), {}
+        changes = resume.check_resumable(restored.config, run.config, restored.step)
         state = restored.state
         if changes:
             logging.warning(
@@ -296,56 +365,95 @@ class _Training:
                 restored.step,
                 "; ".join(f"{k}: {a} -> {b}" for k, (a, b) in changes.items()),
             )
-            state = resume.apply_optimizer_settings(self.gan, state)
-            resume.record_changes(self.workdir, restored.step, changes)
-        logging.info("resumed from step %d in %s", restored.step, checkpoints.directory)
+            state = resume.apply_optimizer_settings(gan, state)
+            resume.record_changes(run.workdir, restored.step, changes)
+        logging.info("resumed from step %d in %s", restored.step, run.checkpoints.directory)
         return state, restored.pending_metrics
 
-    def run(self) -> GANState:
-        config, workdir = self.config, self.workdir
-        checkpoints = Checkpoints(checkpoint_dir(workdir), max_to_keep=config.keep_checkpoints)
+    def run(self) -> list[GANState]:
+        runs = []
         try:
-            state, pending = self._restore(checkpoints)
-            # Written only once the checkpoint's settings are known to fit.
-            with open(os.path.join(workdir, "config.json"), "w") as f:
-                json.dump(to_dict(config), f, indent=2)
-            return self._loop(checkpoints, state, pending)
+            for config, workdir in zip(self.configs, self.workdirs, strict=True):
+                checkpoints = Checkpoints(
+                    checkpoint_dir(workdir), max_to_keep=config.keep_checkpoints
+                )
+                runs.append(_Run(config, workdir, checkpoints))
+            restored = [self._restore(run, gan) for run, gan in zip(runs, self.gans, strict=True)]
+            left_diverged = {}  # a member that diverged in an earlier call stays as it was
+            for m, run in enumerate(runs):
+                records = read_metrics(os.path.join(run.workdir, "metrics.jsonl"))
+                if self.vmapped and records and "diverged" in records[-1]:
+                    run.diverged = records[-1]["diverged"]
+                    left_diverged[m] = restored[m][0]
+            steps = {
+                int(state.step)
+                for (state, _), run in zip(restored, runs, strict=True)
+                if not run.diverged
+            }
+            if len(steps) > 1:
+                raise UserError(
+                    "the sweep's members were saved at different steps "
+                    f"({sorted(steps)}); rerun with --start_over, or run them one by one"
+                )
+            for run in runs:  # written only once the checkpoint's settings are known to fit
+                with open(os.path.join(run.workdir, "config.json"), "w") as f:
+                    json.dump(to_dict(run.config), f, indent=2)
+            states = [state for state, _ in restored]
+            state = stack_states(states) if self.vmapped else states[0]
+            final = self._loop(runs, state, [pending for _, pending in restored])
+            if not self.vmapped:
+                return [final]
+            return [
+                left_diverged[m] if m in left_diverged else member_state(final, m)
+                for m in range(len(runs))
+            ]
         finally:
-            checkpoints.close()
+            for run in runs:
+                run.checkpoints.close()
+
+    def _member(self, tree: Any, m: int) -> Any:
+        return member_state(tree, m) if self.vmapped else tree
 
     def _loop(
         self,
-        checkpoints: Checkpoints,
+        runs: list[_Run],
         state: GANState,
-        pending: Mapping[str, np.ndarray],
+        pending: list[Mapping[str, np.ndarray]],
     ) -> GANState:
-        config, gan, schedule, workdir = self.config, self.gan, self.schedule, self.workdir
-        step = int(state.step)
+        config, gan, schedule = self.config, self.gan, self.schedule
+        step = int(np.max(state.step))
+        data = self.host_data[0]
+        if self.member_data:
+            data = TrainingData(np.stack([d.examples for d in self.host_data]), None)
         data = jax.device_put(
-            TrainingData(
-                self.host_data.examples, self.host_data.labels if config.num_classes else None
-            )
+            TrainingData(data.examples, data.labels if config.num_classes else None)
         )
-        writer = MetricWriter(workdir, resume_step=step)
+        for run, run_pending in zip(runs, pending, strict=True):
+            run.writer = MetricWriter(run.workdir, resume_step=step)
+            if run.diverged is None:
+                run.records = _EpochRecords(schedule, config.batch_size, step, run_pending)
+            run.saved_step = run.checkpoints.latest_step()
         run_steps = make_run_steps(
             gan,
             self.num_examples,
             schedule.batches_per_epoch,
             max_steps=min(config.steps_per_dispatch, schedule.total_steps),
             should_stop=interrupts.requested,
+            members=self.vmapped,
+            member_data=self.member_data,
         )
         grid_z, grid_labels, grid_cols = grid_inputs(config)
-        examples = self.host_data.examples
+        examples = self.host_data[0].examples
         real_points = examples[:100] if examples.ndim == 2 else None
-        records = _EpochRecords(schedule, config.batch_size, step, pending)
         logging.info(
-            "%s: %d examples, %d steps/epoch, %d epochs (%d steps), %s",
+            "%s: %d examples, %d steps/epoch, %d epochs (%d steps), %s%s",
             config.experiment,
             self.num_examples,
             schedule.steps_per_epoch,
             config.num_epochs,
             schedule.total_steps,
             f"resuming at step {step}" if step else "from scratch",
+            f", {len(runs)} members in one program" if self.vmapped else "",
         )
         progress = tqdm.tqdm(
             total=schedule.total_steps,
@@ -354,57 +462,97 @@ class _Training:
             dynamic_ncols=True,
             disable=None,  # only on a terminal
         )
-        saved_step = checkpoints.latest_step()
         try:
             while step < schedule.total_steps:
                 interrupts.raise_if_requested("during training")
                 num_steps = _next_stop(step, schedule, config) - step
                 start = time.perf_counter()
-                new_state, metrics = run_steps(state, data, jnp.asarray(num_steps, jnp.int32))
-                num_run = int(new_state.step) - step
-                metrics = {k: v[:num_run] for k, v in jax.device_get(metrics).items()}
-                report = _nonfinite_report(metrics, new_state, step)
-                if report:
-                    raise errors.DivergedError(
-                        f"training diverged {report}; nothing past step {saved_step} was "
-                        f"saved (the newest checkpoint); lower the learning rate and rerun "
-                        "(or use --start_over)"
-                        if saved_step is not None
-                        else f"training diverged {report}; no checkpoint was saved"
+                state, metrics = run_steps(state, data, jnp.asarray(num_steps, jnp.int32))
+                num_run = int(np.max(state.step)) - step
+                metrics = jax.device_get(metrics)
+                seconds = time.perf_counter() - start
+                losses = []
+                for m, run in enumerate(runs):
+                    if run.diverged is not None:
+                        continue
+                    own = {k: (v[m] if self.vmapped else v)[:num_run] for k, v in metrics.items()}
+                    grid = (grid_z, grid_labels, grid_cols, real_points)
+                    self._after_dispatch(
+                        run, self._member(state, m), own, step, num_run, seconds, grid
                     )
-                state, step = new_state, step + num_run
+                    losses.append((own["loss_d"].mean(), own["loss_g"].mean()))
+                if not losses:
+                    raise errors.DivergedError(
+                        f"every member diverged; the first {runs[0].diverged}"
+                    )
+                step += num_run
                 progress.update(num_run)
-                progress.set_postfix(
-                    loss_d=f"{metrics['loss_d'].mean():.3f}",
-                    loss_g=f"{metrics['loss_g'].mean():.3f}",
-                )
-                completed = records.add(metrics, time.perf_counter() - start)
-                self._end_of_dispatch(
-                    writer, state, step, completed, grid_z, grid_labels, grid_cols, real_points
-                )
-                if step % config.checkpoint_every_steps == 0 or step == schedule.total_steps:
-                    checkpoints.save(step, state, config, records.pending)
-                    saved_step = step
+                loss_d, loss_g = np.mean(losses, axis=0)
+                progress.set_postfix(loss_d=f"{loss_d:.3f}", loss_g=f"{loss_g:.3f}")
         except errors.Interrupted as stop:
             signal = interrupts.signal_name(stop.signum)
             if step == 0:
                 message = f"interrupted by {signal} before the first step: nothing to save yet"
             else:
-                checkpoints.save(step, state, config, records.pending)
-                checkpoints.wait()
+                for m, run in enumerate(runs):
+                    if run.diverged is None and run.saved_step != step:
+                        run.checkpoints.save(
+                            step, self._member(state, m), run.config, run.records.pending
+                        )
+                for run in runs:
+                    run.checkpoints.wait()
+                where = runs[0].checkpoints.directory if len(runs) == 1 else "each member's workdir"
                 message = (
                     f"interrupted by {signal} at step {step}: checkpoint {step} is saved in "
-                    f"{checkpoints.directory}; rerun the same command to resume"
+                    f"{where}; rerun the same command to resume"
                 )
             raise errors.Interrupted(stop.signum, message) from None
         finally:
             progress.close()
-            writer.close()
+            for run in runs:
+                run.writer.close()
         return state
+
+    def _after_dispatch(
+        self,
+        run: _Run,
+        state: GANState,
+        metrics: Mapping[str, np.ndarray],
+        step: int,
+        num_run: int,
+        seconds: float,
+        grid: tuple[jax.Array, jax.Array | None, int, np.ndarray | None],
+    ) -> None:
+        """One run's share of a dispatch: divergence, records, pictures and checkpoint."""
+        report = _nonfinite_report(metrics, state, step)
+        if report:
+            saved = run.saved_step
+            if not self.vmapped:
+                raise errors.DivergedError(
+                    f"training diverged {report}; nothing past step {saved} was saved (the "
+                    "newest checkpoint); lower the learning rate and rerun (or use --start_over)"
+                    if saved is not None
+                    else f"training diverged {report}; no checkpoint was saved"
+                )
+            run.diverged = report
+            run.writer.write({"step": step + num_run, "diverged": f"training diverged {report}"})
+            logging.warning(
+                "%s: training diverged %s; frozen at step %d", run.workdir, report, int(state.step)
+            )
+            return
+        new_step = step + num_run
+        completed = run.records.add(metrics, seconds)
+        self._end_of_dispatch(run, state, new_step, completed, *grid)
+        if (
+            new_step % run.config.checkpoint_every_steps == 0
+            or new_step == self.schedule.total_steps
+        ):
+            run.checkpoints.save(new_step, state, run.config, run.records.pending)
+            run.saved_step = new_step
 
     def _end_of_dispatch(
         self,
-        writer: MetricWriter,
+        run: _Run,
         state: GANState,
         step: int,
         completed: list[dict[str, Any]],
@@ -414,7 +562,13 @@ class _Training:
         real_points: np.ndarray | None,
     ) -> None:
         """Epoch records, hooks, the sample grid and the loss plot due at `step`."""
-        config, gan, schedule, workdir = self.config, self.gan, self.schedule, self.workdir
+        config, gan, schedule, workdir, writer = (
+            run.config,
+            self.gan,
+            self.schedule,
+            run.workdir,
+            run.writer,
+        )
         epoch = step // schedule.steps_per_epoch
         sampling = step % schedule.steps_per_epoch == 0 and (
             epoch % config.sample_every_epochs == 0 or step == schedule.total_steps

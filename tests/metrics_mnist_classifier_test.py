@@ -12,11 +12,7 @@ import pytest
 from gan_jax.data import source
 from gan_jax.metrics import mnist_classifier
 
-# Every test of the trained classifier runs on one xdist worker (see conftest.py).
-NEEDS_CLASSIFIER = pytest.mark.xdist_group("mnist_classifier")
 
-
-@NEEDS_CLASSIFIER
 def test_one_epoch_reaches_98_percent_on_the_test_set(mnist_classifier_dir, mnist_data_dir):
     params, info = mnist_classifier.load_classifier(mnist_classifier_dir)
     test = source.load("mnist", "test", mnist_data_dir)
@@ -48,7 +44,6 @@ def test_training_is_deterministic_given_the_seed(mnist_data_dir):
     )
 
 
-@NEEDS_CLASSIFIER
 def test_uint8_and_unit_float_inputs_agree(mnist_classifier_dir, mnist_data_dir):
     params, _ = mnist_classifier.load_classifier(mnist_classifier_dir)
     images = source.load("mnist", "test", mnist_data_dir).images[:100]
@@ -62,7 +57,6 @@ def test_uint8_and_unit_float_inputs_agree(mnist_classifier_dir, mnist_data_dir)
     np.testing.assert_allclose(logits, logits_f, rtol=1e-5, atol=1e-5)
 
 
-@NEEDS_CLASSIFIER
 def test_rejects_float_images_outside_unit_interval(mnist_classifier_dir):
     params, _ = mnist_classifier.load_classifier(mnist_classifier_dir)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):

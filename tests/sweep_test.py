@@ -1,0 +1,123 @@
+"""Sweeps end to end: member workdirs equal solo runs, divergence, resume, the command."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from cli_runs import GAUSSIAN, assert_one_line_error, run
+from states import assert_states_equal, leaves
+from testing_configs import gaussian_config
+
+from gan_jax.checkpoint import Checkpoints, checkpoint_dir, restore_gan
+from gan_jax.config import replace
+from gan_jax.metric_writer import read_metrics
+from gan_jax.train import train_and_evaluate, train_group
+
+
+def members(**changes):
+    base = gaussian_config(num_epochs=2, **changes)
+    return [
+        replace(base, seed=0),
+        replace(base, seed=1, **{"d_optimizer.learning_rate": 0.02}),
+        replace(base, seed=2, **{"g_optimizer.b1": 0.5}),
+    ]
+
+
+def largest_difference(a, b) -> float:
+    return max(
+        float(np.max(np.abs(x.astype(np.float64) - y.astype(np.float64))))
+        for x, y in zip(leaves(a), leaves(b), strict=True)
+    )
+
+
+def without_wall_clock(records):
+    return [{k: v for k, v in r.items() if k != "examples_per_sec"} for r in records]
+
+
+def test_each_member_is_an_ordinary_run_equal_to_its_solo_run(tmp_path):
+    configs = members()
+    workdirs = [str(tmp_path / "sweep" / f"m{i}") for i in range(3)]
+    states = train_group(configs, workdirs)
+    for config, workdir, state in zip(configs, workdirs, states, strict=True):
+        solo_dir = str(tmp_path / "solo" / os.path.basename(workdir))
+        solo = train_and_evaluate(config, solo_dir)
+        _, restored, step = restore_gan(workdir)  # as `sample` and `evaluate` restore it
+        assert step == 20 and restored.step == 20
+        assert_states_equal(restored, state)
+        assert largest_difference(restored, solo) < 1e-5
+        with open(os.path.join(workdir, "config.json")) as f:
+            assert json.load(f)["seed"] == config.seed
+        mine, theirs = (read_metrics(os.path.join(w, "metrics.jsonl")) for w in (workdir, solo_dir))
+        assert [r["epoch"] for r in mine] == [r["epoch"] for r in theirs] == [1, 2]
+        np.testing.assert_allclose(
+            [r["loss_d"] for r in mine], [r["loss_d"] for r in theirs], rtol=1e-4
+        )
+        assert os.path.exists(os.path.join(workdir, "samples", "epoch_0002.png"))
+
+
+def test_a_diverged_member_is_frozen_and_marked(tmp_path):
+    configs = members()
+    absurd = {"d_optimizer.learning_rate": 1e38, "g_optimizer.learning_rate": 1e38}
+    configs[1] = replace(configs[1], **absurd)
+    workdirs = [str(tmp_path / f"m{i}") for i in range(3)]
+    states = train_group(configs, workdirs)
+    records = read_metrics(os.path.join(workdirs[1], "metrics.jsonl"))
+    assert "diverged" in records[-1] and records[-1]["diverged"].startswith("training diverged")
+    frozen_at = int(states[1].step)
+    assert frozen_at < 20
+    with Checkpoints(checkpoint_dir(workdirs[1]), read_only=True) as checkpoints:
+        assert all(step <= frozen_at for step in checkpoints.all_steps())
+    for m in (0, 2):
+        solo = train_and_evaluate(configs[m], str(tmp_path / f"solo{m}"))
+        assert largest_difference(states[m], solo) < 1e-5
+    # Rerunning the finished sweep leaves the diverged member as it was.
+    again = train_group(configs, workdirs)
+    assert int(again[1].step) <= frozen_at and int(again[0].step) == 20
+    assert read_metrics(os.path.join(workdirs[1], "metrics.jsonl")) == records
+
+
+def test_a_resumed_sweep_equals_an_unbroken_one(tmp_path):
+    configs = members()
+    first = [replace(c, num_epochs=1) for c in configs]
+    resumed = [str(tmp_path / "resumed" / f"m{i}") for i in range(3)]
+    unbroken = [str(tmp_path / "unbroken" / f"m{i}") for i in range(3)]
+    train_group(first, resumed)
+    train_group(configs, resumed)
+    train_group(configs, unbroken)
+    for a, b in zip(resumed, unbroken, strict=True):
+        assert_states_equal(restore_gan(a)[1], restore_gan(b)[1])
+        records = (read_metrics(os.path.join(w, "metrics.jsonl")) for w in (a, b))
+        assert without_wall_clock(next(records)) == without_wall_clock(next(records))
+
+
+FAST = ("--num_points=80", "--num_epochs=1", "--num_fit_samples=1000")
+
+
+def test_the_sweep_command_writes_member_workdirs_in_groups(tmp_path):
+    spec = "d_hidden=[5,3],[4];lr_d=0.05,0.02;seed=0:2"
+    result = run(GAUSSIAN, f"--workdir={tmp_path}", f"--sweep={spec}", *FAST)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(tmp_path / "sweep.json") as f:
+        sweep = json.load(f)
+    names = [m["name"] for m in sweep["members"]]
+    assert len(names) == 8 and names[0] == "d_hidden=5-3_lr_d=0.05_seed=0"
+    assert sweep["groups"] == [[0, 1, 2, 3], [4, 5, 6, 7]]  # one per D architecture
+    assert result.stdout.count("W2 to the target Gaussian") == 8
+    for name in names:
+        assert os.path.exists(tmp_path / name / "gaussian_fit.json"), name
+    sampled = run("gan_jax.sample", f"--workdir={tmp_path / names[5]}", f"--out={tmp_path}/s.png")
+    assert sampled.returncode == 0, sampled.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("lr=0.1", "'lr' is not a setting of this experiment"),
+        ("seed=3:3", "empty range"),
+        ("lr_d=-1", "lr_d=-1.0 must be positive"),
+    ],
+)
+def test_bad_sweeps_are_one_line_errors(tmp_path, spec, message):
+    result = run(GAUSSIAN, f"--workdir={tmp_path}", f"--sweep={spec}", *FAST)
+    assert message in assert_one_line_error(result, "error: ")
