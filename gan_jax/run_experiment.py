@@ -20,13 +20,14 @@ from typing import Any
 
 from absl import flags, logging
 
-from gan_jax import command, sweep_spec
+from gan_jax import command, sweep_spec, sweep_summary
 from gan_jax import workdir as workdir_lib
 from gan_jax.config import Config, to_dict
 from gan_jax.errors import UserError
 from gan_jax.evaluation import Evaluator
+from gan_jax.metric_writer import read_metrics
 from gan_jax.settings import NON_NEGATIVE, POSITIVE, RunSettings, setting
-from gan_jax.state import GANState
+from gan_jax.state import GANState, build_gan
 from gan_jax.train import train_and_evaluate, train_group
 
 
@@ -143,7 +144,16 @@ def _run_sweep(experiment: types.ModuleType, settings: RunSettings, options: Run
     with open(os.path.join(root, "sweep.json"), "w") as f:
         listing = [{"name": m.name, "overrides": m.overrides} for m in members]
         json.dump({"spec": options.sweep, "groups": groups, "members": listing}, f, indent=2)
+    # Built before training: a missing MNIST classifier is reported now, not at the end.
+    evaluator = Evaluator(
+        configs[0],
+        num_samples=options.eval_num_samples,
+        classifier_dir=options.classifier_dir,
+        data_dir=configs[0].data.data_dir,
+        memorisation_queries=0,
+    )
     report = getattr(experiment, "report", None)
+    results = []
     for number, group in enumerate(groups, 1):
         logging.info(
             "sweep group %d/%d: %d members in one program", number, len(groups), len(group)
@@ -156,7 +166,22 @@ def _run_sweep(experiment: types.ModuleType, settings: RunSettings, options: Run
             start_over=options.start_over,
         )
         for i, workdir, state in zip(group, workdirs, states, strict=True):
-            if report is not None:
+            records = read_metrics(os.path.join(workdir, "metrics.jsonl"))
+            diverged = records[-1].get("diverged") if records else None
+            if report is not None and diverged is None:
                 member_options = dataclasses.replace(options, workdir=workdir)
                 print(f"== {members[i].name}")
                 report(Finished(configs[i], member_settings[i], state, member_options))
+            scores = {} if diverged else evaluator(build_gan(configs[i]), state)
+            numbers = {k: v for k, v in scores.items() if isinstance(v, int | float)}
+            results.append((i, {"scores": numbers, "diverged": diverged}))
+    by_member = dict(results)
+    summary = sweep_summary.write(
+        root,
+        options.sweep,
+        [{"name": m.name, "overrides": m.overrides, **by_member[i]} for i, m in enumerate(members)],
+    )
+    if summary.get("best"):
+        score = summary["score"]
+        best = next(m for m in summary["members"] if m["name"] == summary["best"])
+        print(f"best {score}: {best['scores'][score]:.4g} ({summary['best']}); summary in {root}")

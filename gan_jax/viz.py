@@ -72,6 +72,42 @@ def save_scatter(path: str, real: np.ndarray, generated: np.ndarray, title: str 
     _save(fig, path)
 
 
+def save_setting_plot(
+    path: str,
+    labels: Sequence[str],
+    means: Sequence[float],
+    stds: Sequence[float],
+    points: Sequence[tuple[int, float]],
+    xlabel: str,
+    ylabel: str,
+) -> None:
+    """A score against one setting's values: each run a dot, mean ± std over the rest."""
+    fig = _figure(figsize=(6, 4))
+    ax = fig.subplots()
+    positions = np.arange(len(labels))
+    ax.errorbar(positions, means, yerr=stds, marker="o", capsize=4, label="mean ± std")
+    if points:
+        x, y = zip(*points, strict=True)
+        ax.scatter(x, y, s=10, alpha=0.5, color="gray", label="runs")
+    ax.set_xticks(positions, labels)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    _save(fig, path)
+
+
+def save_best_of_k_plot(path: str, expected_best: Sequence[float], ylabel: str) -> None:
+    """The expected best score of k random runs against k (Lucic et al. 2018)."""
+    fig = _figure(figsize=(6, 4))
+    ax = fig.subplots()
+    ax.plot(np.arange(1, len(expected_best) + 1), expected_best, marker=".")
+    ax.set_xlabel("k (runs drawn at random)")
+    ax.set_ylabel(f"expected best {ylabel}")
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
 def _figure(figsize: tuple[float, float]) -> Any:
     """A matplotlib Figure, which renders without pyplot's global state or a display.
 

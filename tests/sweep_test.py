@@ -1,5 +1,6 @@
 """Sweeps end to end: member workdirs equal solo runs, divergence, resume, the command."""
 
+import itertools
 import json
 import os
 
@@ -12,6 +13,7 @@ from testing_configs import gaussian_config
 from gan_jax.checkpoint import Checkpoints, checkpoint_dir, restore_gan
 from gan_jax.config import replace
 from gan_jax.metric_writer import read_metrics
+from gan_jax.sweep_summary import expected_best_of_k
 from gan_jax.train import train_and_evaluate, train_group
 
 
@@ -108,6 +110,28 @@ def test_the_sweep_command_writes_member_workdirs_in_groups(tmp_path):
         assert os.path.exists(tmp_path / name / "gaussian_fit.json"), name
     sampled = run("gan_jax.sample", f"--workdir={tmp_path / names[5]}", f"--out={tmp_path}/s.png")
     assert sampled.returncode == 0, sampled.stderr[-2000:]
+    # The summary: every member's final W2, statistics per setting, best-of-k.
+    with open(tmp_path / "summary.json") as f:
+        summary = json.load(f)
+    assert summary["score"] == "w2" and not summary["diverged"]
+    w2 = [m["scores"]["w2"] for m in summary["members"]]
+    assert summary["best"] == names[int(np.argmin(w2))]
+    assert summary["best_of_k"][0] == pytest.approx(np.mean(w2))
+    assert summary["best_of_k"][-1] == pytest.approx(min(w2))
+    assert [row["count"] for row in summary["by_setting"]["lr_d"]] == [4, 4]
+    assert "seed" not in summary["by_setting"]
+    assert len((tmp_path / "summary.csv").read_text().splitlines()) == 9
+    for name in ("summary_d_hidden.png", "summary_lr_d.png", "best_of_k.png"):
+        assert os.path.exists(tmp_path / name), name
+    assert f"best w2: {min(w2):.4g}" in result.stdout
+
+
+def test_expected_best_of_k_equals_the_average_over_all_draws():
+    values = [0.3, 1.2, 0.7, 2.0, 0.9]
+    expected = expected_best_of_k(values)
+    for k in range(1, 6):
+        draws = list(itertools.combinations(values, k))
+        assert expected[k - 1] == pytest.approx(np.mean([min(d) for d in draws]))
 
 
 @pytest.mark.parametrize(

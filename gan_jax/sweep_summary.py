@@ -1,0 +1,141 @@
+"""A sweep's summary: each member's final scores, per-setting statistics, best-of-k.
+
+Written to the sweep's workdir as `summary.json`, `summary.csv` (a row a member) and
+`summary_<setting>.png` (the score against each swept setting other than the seed:
+every member as a point, the mean over seeds with its standard deviation as a line),
+plus `best_of_k.png`. Best-of-k follows Lucic et al. (2018): the expected best score of
+k members drawn at random without replacement from the finished ones, against k, the
+curve that says how much a search budget buys.
+"""
+
+import csv
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from gan_jax import viz
+
+# The score a summary ranks members by, lower being better, in order of preference.
+PRIMARY_SCORES = ("w2", "fid")
+
+
+def primary_score(scores: Sequence[Mapping[str, Any]]) -> str | None:
+    """The first of `PRIMARY_SCORES` that every scored member has, else None."""
+    for name in PRIMARY_SCORES:
+        if scores and all(name in s for s in scores):
+            return name
+    return None
+
+
+def expected_best_of_k(values: Sequence[float]) -> list[float]:
+    """E[min of k values drawn without replacement], for k = 1 .. len(values).
+
+    With the values sorted ascending, the i-th smallest (1-based) is the minimum of a
+    draw of k exactly when the other k - 1 come from the n - i larger ones.
+    """
+    ordered = sorted(values)
+    n = len(ordered)
+    return [
+        sum(v * math.comb(n - i, k - 1) for i, v in enumerate(ordered, 1)) / math.comb(n, k)
+        for k in range(1, n + 1)
+    ]
+
+
+def setting_statistics(
+    members: Sequence[Mapping[str, Any]], setting: str, score: str
+) -> list[dict[str, Any]]:
+    """Mean, std, min and max of `score` over the finished members sharing each value of
+    `setting`, in the order the values first appear."""
+    by_value: dict[str, list[float]] = {}
+    for member in members:
+        if member["diverged"] is None:
+            key = json.dumps(member["overrides"][setting])
+            by_value.setdefault(key, []).append(member["scores"][score])
+    return [
+        {
+            setting: json.loads(key),
+            "count": len(values),
+            "mean": float(np.mean(values)),
+            "std": float(np.std(values)),
+            "min": float(np.min(values)),
+            "max": float(np.max(values)),
+        }
+        for key, values in by_value.items()
+    ]
+
+
+def write(workdir: str, spec: str, members: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Writes the summary files of a finished sweep; returns what summary.json holds.
+
+    Args:
+      workdir: the sweep's workdir.
+      spec: the `--sweep` text.
+      members: per member, `name`, `overrides` (the swept settings), `scores` (numbers)
+        and `diverged` (None, or what went non-finite).
+    """
+    finished = [m for m in members if m["diverged"] is None]
+    score = primary_score([m["scores"] for m in finished])
+    settings = list(members[0]["overrides"]) if members else []
+    summary: dict[str, Any] = {
+        "spec": spec,
+        "score": score,
+        "members": list(members),
+        "diverged": [{"name": m["name"], "cause": m["diverged"]} for m in members if m["diverged"]],
+    }
+    if score is not None and finished:
+        values = [m["scores"][score] for m in finished]
+        summary["best"] = min(finished, key=lambda m: m["scores"][score])["name"]
+        summary["best_of_k"] = expected_best_of_k(values)
+        summary["by_setting"] = {
+            s: setting_statistics(members, s, score) for s in settings if s != "seed"
+        }
+        _plot(workdir, summary, finished, score)
+    with open(os.path.join(workdir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    _write_csv(os.path.join(workdir, "summary.csv"), members, settings)
+    return summary
+
+
+def _write_csv(path: str, members: Sequence[Mapping[str, Any]], settings: list[str]) -> None:
+    score_names = sorted(
+        {k for m in members for k, v in m["scores"].items() if isinstance(v, int | float)}
+    )
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["name", *settings, *score_names, "diverged"])
+        for m in members:
+            writer.writerow(
+                [
+                    m["name"],
+                    *(json.dumps(m["overrides"][s]) for s in settings),
+                    *(m["scores"].get(k, "") for k in score_names),
+                    m["diverged"] or "",
+                ]
+            )
+
+
+def _plot(
+    workdir: str, summary: Mapping[str, Any], finished: Sequence[Mapping[str, Any]], score: str
+) -> None:
+    for setting, rows in summary["by_setting"].items():
+        keys = [json.dumps(row[setting]) for row in rows]
+        points = [
+            (keys.index(json.dumps(m["overrides"][setting])), m["scores"][score]) for m in finished
+        ]
+        labels = [key.strip('"') for key in keys]
+        viz.save_setting_plot(
+            os.path.join(workdir, f"summary_{setting}.png"),
+            labels,
+            [row["mean"] for row in rows],
+            [row["std"] for row in rows],
+            points,
+            xlabel=setting,
+            ylabel=score,
+        )
+    viz.save_best_of_k_plot(
+        os.path.join(workdir, "best_of_k.png"), summary["best_of_k"], ylabel=score
+    )
