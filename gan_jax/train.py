@@ -337,10 +337,9 @@ class _Training:
         self.config = config
         self.epoch_hooks = epoch_hooks
         # Synthetic data sets are drawn from each run's seed; others are shared.
-        self.host_data = [load_training_data(c.data, c.seed) for c in configs[:1]]
         self.member_data = vmapped and config.data.name in SEED_DRAWN_DATA
-        if self.member_data:
-            self.host_data = [load_training_data(c.data, c.seed) for c in configs]
+        own_data = configs if self.member_data else configs[:1]
+        self.host_data = [load_training_data(c.data, c.seed) for c in own_data]
         self.num_examples = len(self.host_data[0].examples)
         self.schedule = make_schedule(config, self.num_examples)
         if config.sample_every_epochs <= 0:
