@@ -2,6 +2,7 @@
 
   python benchmarks/train_throughput.py --setup=all [--steps=N]
   python benchmarks/train_throughput.py --setup=dcgan_bf16 --steps=200
+  python benchmarks/train_throughput.py --setup=mlp_deep --members=8
 
 Each setup builds its experiment's default config (the document's values), puts a
 synthetic data set of the real shape on the device and times `make_run_steps`, the
@@ -10,6 +11,9 @@ then timed dispatches of `--steps` steps each, metrics read back once per dispat
 It prints examples/s, steps/s, the device and the jax version. Other arguments are
 the experiment's own flags (`--batch_size=64`). `--setup=all` runs every setup in its
 own process, so that one setup's compiled programs and memory do not weigh on the next.
+With `--members=N` it times a sweep group instead: N members (seeds 0..N-1) stacked
+and trained as one vmapped program (`make_run_steps(members=True)`, as `--sweep` runs
+them), and reports the aggregate member-steps/s beside steps/s.
 """
 
 import dataclasses
@@ -27,13 +31,14 @@ SETUPS = {
     "mlp_deep": ("mlp_gan_mnist_deep", [], 1000),
     "mlp": ("mlp_gan_mnist", [], 1000),
     "cgan": ("cgan_mnist", [], 5000),
+    "gaussian": ("gaussian_2d", [], 2500),
 }
-_NUM_EXAMPLES = {"dcgan_pokemon": 40_960}  # MNIST setups: 60,000
+_NUM_EXAMPLES = {"dcgan_pokemon": 40_960, "gaussian_2d": 1000}  # MNIST setups: 60,000
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _parse(argv: list[str]) -> tuple[str, int | None, int, list[str]]:
-    setup, steps, repeats, rest = "all", None, 3, []
+def _parse(argv: list[str]) -> tuple[str, int | None, int, int, list[str]]:
+    setup, steps, repeats, members, rest = "all", None, 3, 0, []
     for arg in argv:
         if arg.startswith("--setup="):
             setup = arg.split("=", 1)[1]
@@ -41,17 +46,20 @@ def _parse(argv: list[str]) -> tuple[str, int | None, int, list[str]]:
             steps = int(arg.split("=", 1)[1])
         elif arg.startswith("--repeats="):
             repeats = int(arg.split("=", 1)[1])
+        elif arg.startswith("--members="):
+            members = int(arg.split("=", 1)[1])
         else:
             rest.append(arg)
     if setup != "all" and setup not in SETUPS:
         sys.exit(f"error: --setup must be 'all' or one of {', '.join(SETUPS)}; got {setup!r}")
-    if (steps is not None and steps <= 0) or repeats <= 0:
-        sys.exit("error: --steps and --repeats must be positive")
-    return setup, steps, repeats, rest
+    if (steps is not None and steps <= 0) or repeats <= 0 or members < 0:
+        sys.exit("error: --steps and --repeats must be positive, --members not negative")
+    return setup, steps, repeats, members, rest
 
 
-def measure(setup: str, steps: int, repeats: int, extra_flags: list[str]) -> dict:
-    """Times `repeats` dispatches of `steps` training steps of one setup's default config."""
+def measure(setup: str, steps: int, repeats: int, extra_flags: list[str], members: int = 0) -> dict:
+    """Times `repeats` dispatches of `steps` training steps of one setup's default config
+    (of `members` stacked members of it, when positive)."""
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -60,7 +68,7 @@ def measure(setup: str, steps: int, repeats: int, extra_flags: list[str]) -> dic
     from gan_jax import command
     from gan_jax.data.pipeline import TrainingData
     from gan_jax.loop import default_loop, make_run_steps
-    from gan_jax.state import build_gan, create_state, example_shape
+    from gan_jax.state import build_gan, create_state, example_shape, stack_states
     from gan_jax.train import make_schedule
 
     experiment, experiment_flags, _ = SETUPS[setup]
@@ -79,8 +87,13 @@ def measure(setup: str, steps: int, repeats: int, extra_flags: list[str]) -> dic
     labels = rng.integers(0, 10, num_examples).astype(np.int32) if config.num_classes else None
     data = jax.device_put(TrainingData(examples, labels))
     schedule = make_schedule(config, num_examples)
-    run = make_run_steps(gan, num_examples, schedule.batches_per_epoch, max_steps=steps)
-    state = create_state(gan, config.seed)
+    run = make_run_steps(
+        gan, num_examples, schedule.batches_per_epoch, max_steps=steps, members=members > 0
+    )
+    if members:
+        state = stack_states([create_state(gan, seed) for seed in range(members)])
+    else:
+        state = create_state(gan, config.seed)
 
     start = time.perf_counter()
     state, metrics = run(state, data, jnp.asarray(steps, jnp.int32))
@@ -97,6 +110,8 @@ def measure(setup: str, steps: int, repeats: int, extra_flags: list[str]) -> dic
     best = min(seconds)
     return {
         "setup": setup,
+        "members": members,
+        "member_steps_per_s": max(members, 1) * steps / best,
         "experiment": experiment,
         "batch_size": config.batch_size,
         "compute_dtype": config.compute_dtype,
@@ -113,14 +128,15 @@ def measure(setup: str, steps: int, repeats: int, extra_flags: list[str]) -> dic
 
 
 def main() -> None:
-    setup, steps, repeats, rest = _parse(sys.argv[1:])
+    setup, steps, repeats, members, rest = _parse(sys.argv[1:])
     if setup == "all":
         for name in SETUPS:
             command = [sys.executable, __file__, f"--setup={name}", f"--repeats={repeats}"]
+            command += [f"--members={members}"]
             command += [f"--steps={steps}"] if steps else []
             subprocess.run(command + rest, check=True)
         return
-    result = measure(setup, steps or SETUPS[setup][2], repeats, rest)
+    result = measure(setup, steps or SETUPS[setup][2], repeats, rest, members)
     print(json.dumps(result), flush=True)
 
 

@@ -20,6 +20,8 @@ from gan_jax.state import GAN, GANState
 from gan_jax.steps import Metrics, train_step
 
 _DATA_STREAM = 1  # gan_jax.steps draws the steps' randomness from stream 0
+_MEMBERS = "members"  # the vmapped axis of a sweep group's members
+STATE_FINITE = "state_finite"  # with members: whether each step's new state is finite
 
 
 def data_key(root_key: jax.Array) -> jax.Array:
@@ -42,6 +44,7 @@ class BatchStream:
     batch_size: int
     num_examples: int
     batches_per_epoch: int
+    member_axis: str | None = None
 
     def order(self, root_key: jax.Array, position: jax.Array) -> jax.Array:
         """The data order of the epoch holding batch `position` (a permutation)."""
@@ -62,7 +65,14 @@ class BatchStream:
             key = jax.random.fold_in(data_key(root_key), position)
             return jax.random.randint(key, (self.batch_size,), 0, self.num_examples), order
         offset = position % self.batches_per_epoch
-        order = jax.lax.cond(offset == 0, lambda: self.order(root_key, position), lambda: order)
+        new_epoch = offset == 0
+        if self.member_axis:
+            # One predicate for all members, so that vmap keeps the `cond` and shuffles
+            # only at epoch starts (a per-member predicate makes it a select that
+            # shuffles at every step). Reshuffling a member mid-epoch (one left at an
+            # earlier step when it diverged) recomputes the order it already has.
+            new_epoch = jax.lax.pmax(new_epoch.astype(jnp.int32), self.member_axis) > 0
+        order = jax.lax.cond(new_epoch, lambda: self.order(root_key, position), lambda: order)
         return jax.lax.dynamic_slice_in_dim(order, offset * self.batch_size, self.batch_size), order
 
 
@@ -123,9 +133,13 @@ def make_run_steps(
       members: the state is a sweep group's (`state.stack_states`): every leaf has a
         leading member axis, and one vmapped program trains all members on the same
         data. Members may differ in their seeds and in the optimizer hyperparameters
-        their states hold; `gan` is any member's. A member whose step is not finite
-        keeps its last finite state (its metrics show the non-finite step) while the
-        others go on.
+        their states hold; `gan` is any member's. Nothing mixes across members: one
+        whose values turn non-finite goes on computing NaNs beside the others, and
+        `metrics[STATE_FINITE]` says after which steps its new state was still
+        finite, so that the caller can rerun the dispatch from a copy of its start up
+        to the member's last finite step (`train` does). Selecting the last finite
+        state inside the loop instead kept two states alive at every step and cost a
+        quarter of the deep MLP GAN's throughput.
       member_data: with `members`, the data too has a leading member axis (each member
         its own data set: the 2-D Gaussian is drawn from the run's seed); else all
         members train on the one data set.
@@ -142,7 +156,13 @@ def make_run_steps(
     loop = loop or default_loop(gan)
     if loop not in ("device", "host"):
         raise ValueError(f"loop must be 'device' or 'host', got {loop!r}")
-    stream = BatchStream(config.data.sampling, config.batch_size, num_examples, steps_per_epoch)
+    stream = BatchStream(
+        config.data.sampling,
+        config.batch_size,
+        num_examples,
+        steps_per_epoch,
+        member_axis=_MEMBERS if members else None,
+    )
     num_batches = config.d_steps_per_g_step
 
     def start_order(state: GANState) -> jax.Array:
@@ -161,14 +181,15 @@ def make_run_steps(
             real = tuple(x for x, _ in batches)
             labels = None if batches[0][1] is None else tuple(y for _, y in batches)
         new_state, metrics = train_step(gan, state, real, labels)
-        if members:  # freeze a diverged member (selects; nothing mixes across members)
-            finite = _all_finite((metrics, new_state))
-            new_state = jax.tree.map(lambda a, b: jnp.where(finite, a, b), new_state, state)
+        if members:  # the caller rolls a diverged member back (see `make_run_steps`)
+            metrics = {**metrics, STATE_FINITE: all_finite(new_state)}
         return new_state, order, metrics
 
     if members:
         start_order = jax.vmap(start_order)
-        one_step = jax.vmap(one_step, in_axes=(0, 0 if member_data else None, 0))
+        one_step = jax.vmap(
+            one_step, in_axes=(0, 0 if member_data else None, 0), axis_name=_MEMBERS
+        )
 
     def empty_history(state: GANState, data: TrainingData) -> Metrics:
         order = jnp.zeros((*state.key.shape, num_examples), jnp.int32)
@@ -220,7 +241,7 @@ def _steps_last(history: Metrics) -> Metrics:
     return {k: jnp.moveaxis(v, 0, -1) for k, v in history.items()}
 
 
-def _all_finite(tree: object) -> jax.Array:
+def all_finite(tree: object) -> jax.Array:
     """Whether every floating-point leaf of `tree` is finite."""
     leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.floating)]
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))

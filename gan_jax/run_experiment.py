@@ -16,8 +16,10 @@ import json
 import os
 import sys
 import types
+from collections.abc import Callable
 from typing import Any
 
+import jax
 from absl import flags, logging
 
 from gan_jax import command, sweep_spec, sweep_summary
@@ -64,6 +66,12 @@ class RunOptions:
         "values by ',', ranges start:stop, uniform(lo,hi,n), loguniform(lo,hi,n); see "
         "gan_jax/sweep_spec.py). Each member gets <workdir>/<member>/; members that differ "
         "only in seeds and optimizer settings train together as one vmapped program.",
+    )
+    sweep_chunk: int = setting(
+        0,
+        "Train at most this many members of a sweep group in one program, chunk after "
+        "chunk (0: the whole group). A chunk that runs out of device memory is halved.",
+        NON_NEGATIVE,
     )
 
 
@@ -155,17 +163,19 @@ def _run_sweep(experiment: types.ModuleType, settings: RunSettings, options: Run
     report = getattr(experiment, "report", None)
     results = []
     for number, group in enumerate(groups, 1):
-        logging.info(
-            "sweep group %d/%d: %d members in one program", number, len(groups), len(group)
+        logging.info("sweep group %d/%d: %d members", number, len(groups), len(group))
+        trained = _train_in_chunks(
+            group,
+            options.sweep_chunk or len(group),
+            lambda chunk, start_over: train_group(
+                [configs[i] for i in chunk],
+                [os.path.join(root, members[i].name) for i in chunk],
+                epoch_hooks=_epoch_hooks(configs[chunk[0]], options),
+                start_over=start_over and options.start_over,
+            ),
         )
-        workdirs = [os.path.join(root, members[i].name) for i in group]
-        states = train_group(
-            [configs[i] for i in group],
-            workdirs,
-            epoch_hooks=_epoch_hooks(configs[group[0]], options),
-            start_over=options.start_over,
-        )
-        for i, workdir, state in zip(group, workdirs, states, strict=True):
+        for i, state in trained:
+            workdir = os.path.join(root, members[i].name)
             records = read_metrics(os.path.join(workdir, "metrics.jsonl"))
             diverged = records[-1].get("diverged") if records else None
             if report is not None and diverged is None:
@@ -185,3 +195,37 @@ def _run_sweep(experiment: types.ModuleType, settings: RunSettings, options: Run
         score = summary["score"]
         best = next(m for m in summary["members"] if m["name"] == summary["best"])
         print(f"best {score}: {best['scores'][score]:.4g} ({summary['best']}); summary in {root}")
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    return isinstance(error, jax.errors.JaxRuntimeError) and "RESOURCE_EXHAUSTED" in str(error)
+
+
+def _train_in_chunks(
+    group: list[int], chunk_size: int, train: Callable[[list[int], bool], list[GANState]]
+) -> list[tuple[int, GANState]]:
+    """Trains a group's members `chunk_size` at a time, halving the chunks that do not
+    fit in device memory. `train(chunk, first_try)`: a retry resumes the chunk's members
+    from whatever they saved (so `--start_over` applies to the first try only)."""
+    trained, left, first_try = [], list(group), True
+    while left:
+        chunk = left[:chunk_size]
+        if len(chunk) < len(group):
+            logging.info("training members %s (%d at a time)", chunk, chunk_size)
+        try:
+            states = train(chunk, first_try)
+        except Exception as error:
+            if not _out_of_memory(error) or chunk_size == 1:
+                raise
+            first_try = False
+            chunk_size = (chunk_size + 1) // 2
+            logging.warning(
+                "%d members ran out of device memory; retrying %d at a time "
+                "(set --sweep_chunk to start there)",
+                len(chunk),
+                chunk_size,
+            )
+            continue
+        trained += zip(chunk, states, strict=True)
+        left, first_try = left[len(chunk) :], True
+    return trained

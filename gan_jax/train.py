@@ -28,7 +28,7 @@ from gan_jax.checkpoint import Checkpoints, checkpoint_dir
 from gan_jax.config import Config, to_dict
 from gan_jax.data.pipeline import TrainingData, load_training_data, unscale
 from gan_jax.errors import UserError
-from gan_jax.loop import make_run_steps
+from gan_jax.loop import STATE_FINITE, all_finite, make_run_steps
 from gan_jax.metric_writer import MetricWriter, read_metrics
 from gan_jax.sampling import grid_inputs, write_samples
 from gan_jax.state import (
@@ -161,16 +161,18 @@ class _EpochRecords:
 
 
 def _nonfinite_report(
-    metrics: Mapping[str, np.ndarray], state: GANState, first_step: int
+    metrics: Mapping[str, np.ndarray], state: GANState, state_finite: bool, first_step: int
 ) -> str | None:
-    """What went non-finite in a dispatch that began after `first_step`, or None."""
+    """What went non-finite in a dispatch that began after `first_step`, or None.
+
+    `state_finite`: whether `all_finite(state)` (computed for all members at once)."""
     finite = np.all([np.isfinite(values) for values in metrics.values()], axis=0)
     if not finite.all():
         i = int(np.argmin(finite))
         bad = [name for name, values in metrics.items() if not np.isfinite(values[i])]
         values = ", ".join(f"{name} = {metrics[name][i]}" for name in bad)
         return f"at step {first_step + i + 1}: {values}"
-    if _all_finite(state):
+    if state_finite:
         return None
     for path, leaf in jax.tree_util.tree_leaves_with_path(state):
         if jnp.issubdtype(leaf.dtype, jnp.floating) and not np.all(np.isfinite(leaf)):
@@ -181,10 +183,10 @@ def _nonfinite_report(
     return None
 
 
-@jax.jit
-def _all_finite(state: GANState) -> jax.Array:
-    leaves = [x for x in jax.tree.leaves(state) if jnp.issubdtype(x.dtype, jnp.floating)]
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+_state_finite = jax.jit(all_finite)
+_copy = jax.jit(lambda tree: jax.tree.map(jnp.copy, tree))
+# One dispatch per member (the index is traced), not one per leaf as `member_state` has.
+_member_of = jax.jit(member_state)
 
 
 def _next_stop(step: int, schedule: Schedule, config: Config) -> int:
@@ -201,10 +203,12 @@ def _next_stop(step: int, schedule: Schedule, config: Config) -> int:
     )
 
 
+# Each objective reports its own diagnostics (BCE: D(x), D(G(z))); the logs show these.
+_LOGGED = {"loss_d": "loss_D", "loss_g": "loss_G", "d_real": "D(x)", "d_fake": "D(G(z))"}
+
+
 def _log_record(record: Mapping[str, Any], num_epochs: int) -> None:
-    # Each objective reports its own diagnostics (BCE: D(x), D(G(z))); log what is there.
-    shown = {"loss_d": "loss_D", "loss_g": "loss_G", "d_real": "D(x)", "d_fake": "D(G(z))"}
-    values = ", ".join(f"{label} {record[k]:.3f}" for k, label in shown.items() if k in record)
+    values = ", ".join(f"{label} {record[k]:.3f}" for k, label in _LOGGED.items() if k in record)
     logging.info(
         "epoch %d/%d step %d: %s, %.1f examples/sec",
         record["epoch"],
@@ -213,6 +217,28 @@ def _log_record(record: Mapping[str, Any], num_epochs: int) -> None:
         values,
         record["examples_per_sec"],
     )
+
+
+def _log_members(
+    member_records: Sequence[list[dict[str, Any]]], num_epochs: int, total: int
+) -> None:
+    """One line per epoch for a sweep group: each value's median and range over members."""
+    for records in zip(*member_records, strict=True):
+        last = records[0]
+        values = []
+        for key, label in _LOGGED.items():
+            if key in last:
+                v = np.array([r[key] for r in records])
+                values.append(f"{label} {np.median(v):.3f} [{v.min():.3f}, {v.max():.3f}]")
+        logging.info(
+            "epoch %d/%d step %d, %d of %d members training, median [range]: %s",
+            last["epoch"],
+            num_epochs,
+            last["step"],
+            len(records),
+            total,
+            ", ".join(values),
+        )
 
 
 def train_and_evaluate(
@@ -317,6 +343,7 @@ class _Run:
     writer: MetricWriter | None = None
     saved_step: int | None = None
     diverged: str | None = None  # what went non-finite, once something has
+    last_finite: GANState | None = None  # a diverged sweep member's state before that
 
 
 class _Training:
@@ -378,12 +405,11 @@ class _Training:
                 )
                 runs.append(_Run(config, workdir, checkpoints))
             restored = [self._restore(run, gan) for run, gan in zip(runs, self.gans, strict=True)]
-            left_diverged = {}  # a member that diverged in an earlier call stays as it was
-            for m, run in enumerate(runs):
+            for m, run in enumerate(runs):  # a member that diverged earlier stays as it was
                 records = read_metrics(os.path.join(run.workdir, "metrics.jsonl"))
                 if self.vmapped and records and "diverged" in records[-1]:
                     run.diverged = records[-1]["diverged"]
-                    left_diverged[m] = restored[m][0]
+                    run.last_finite = restored[m][0]
             steps = {
                 int(state.step)
                 for (state, _), run in zip(restored, runs, strict=True)
@@ -403,15 +429,15 @@ class _Training:
             if not self.vmapped:
                 return [final]
             return [
-                left_diverged[m] if m in left_diverged else member_state(final, m)
-                for m in range(len(runs))
+                run.last_finite if run.diverged else member_state(final, m)
+                for m, run in enumerate(runs)
             ]
         finally:
             for run in runs:
                 run.checkpoints.close()
 
     def _member(self, tree: Any, m: int) -> Any:
-        return member_state(tree, m) if self.vmapped else tree
+        return _member_of(tree, m) if self.vmapped else tree
 
     def _loop(
         self,
@@ -466,20 +492,37 @@ class _Training:
                 interrupts.raise_if_requested("during training")
                 num_steps = _next_stop(step, schedule, config) - step
                 start = time.perf_counter()
+                dispatch_start = _copy(state) if self.vmapped else None  # `state` is donated
                 state, metrics = run_steps(state, data, jnp.asarray(num_steps, jnp.int32))
                 num_run = int(np.max(state.step)) - step
                 metrics = jax.device_get(metrics)
                 seconds = time.perf_counter() - start
-                losses = []
+                if self.vmapped:
+                    finite = metrics.pop(STATE_FINITE)[:, :num_run]
+                    self._keep_last_finite(runs, dispatch_start, data, run_steps, metrics, finite)
+                else:
+                    finite = np.asarray(_state_finite(state))[None, None]
+                losses, epoch_records = [], []
                 for m, run in enumerate(runs):
                     if run.diverged is not None:
                         continue
                     own = {k: (v[m] if self.vmapped else v)[:num_run] for k, v in metrics.items()}
                     grid = (grid_z, grid_labels, grid_cols, real_points)
-                    self._after_dispatch(
-                        run, self._member(state, m), own, step, num_run, seconds, grid
+                    completed = self._after_dispatch(
+                        run,
+                        self._member(state, m),
+                        bool(finite[m].all()),
+                        own,
+                        step,
+                        num_run,
+                        seconds,
+                        grid,
                     )
+                    if completed:
+                        epoch_records.append(completed)
                     losses.append((own["loss_d"].mean(), own["loss_g"].mean()))
+                if self.vmapped and epoch_records:
+                    _log_members(epoch_records, config.num_epochs, len(runs))
                 if not losses:
                     raise errors.DivergedError(
                         f"every member diverged; the first {runs[0].diverged}"
@@ -512,18 +555,54 @@ class _Training:
                 run.writer.close()
         return state
 
+    def _keep_last_finite(
+        self,
+        runs: list[_Run],
+        dispatch_start: GANState,
+        data: TrainingData,
+        run_steps: Callable[[GANState, TrainingData, jax.Array], tuple[GANState, Any]],
+        metrics: Mapping[str, np.ndarray],
+        state_finite: np.ndarray,
+    ) -> None:
+        """Sets `last_finite` of each member that went non-finite in this dispatch.
+
+        The dispatch is rerun from `dispatch_start` up to each such member's last
+        finite step (runs of fewer steps give bit-identical states) and the member
+        taken from there; the other members' results are the dispatch's own.
+        """
+        num_run = state_finite.shape[1]
+        finite_steps = state_finite & np.all(
+            [np.isfinite(v[:, :num_run]) for v in metrics.values()], axis=0
+        )
+        bad_step = {  # the index in this dispatch of each live member's first bad step
+            m: int(np.argmin(finite_steps[m]))
+            for m, run in enumerate(runs)
+            if run.diverged is None and not finite_steps[m].all()
+        }
+        first = int(np.max(dispatch_start.step))
+        state, done = dispatch_start, 0
+        for index in sorted(set(bad_step.values())):
+            while done < index:
+                state, _ = run_steps(state, data, jnp.asarray(index - done, jnp.int32))
+                done = int(np.max(state.step)) - first
+            for m in (m for m, i in bad_step.items() if i == index):
+                runs[m].last_finite = _member_of(state, m)
+
     def _after_dispatch(
         self,
         run: _Run,
         state: GANState,
+        state_finite: bool,
         metrics: Mapping[str, np.ndarray],
         step: int,
         num_run: int,
         seconds: float,
         grid: tuple[jax.Array, jax.Array | None, int, np.ndarray | None],
-    ) -> None:
-        """One run's share of a dispatch: divergence, records, pictures and checkpoint."""
-        report = _nonfinite_report(metrics, state, step)
+    ) -> list[dict[str, Any]]:
+        """One run's share of a dispatch: divergence, records, pictures and checkpoint.
+
+        Returns the records of the epochs the dispatch completed."""
+        report = _nonfinite_report(metrics, state, state_finite, step)
         if report:
             saved = run.saved_step
             if not self.vmapped:
@@ -536,9 +615,12 @@ class _Training:
             run.diverged = report
             run.writer.write({"step": step + num_run, "diverged": f"training diverged {report}"})
             logging.warning(
-                "%s: training diverged %s; frozen at step %d", run.workdir, report, int(state.step)
+                "%s: training diverged %s; kept its state at step %d",
+                run.workdir,
+                report,
+                int(run.last_finite.step),
             )
-            return
+            return []
         new_step = step + num_run
         completed = run.records.add(metrics, seconds)
         self._end_of_dispatch(run, state, new_step, completed, *grid)
@@ -548,6 +630,7 @@ class _Training:
         ):
             run.checkpoints.save(new_step, state, run.config, run.records.pending)
             run.saved_step = new_step
+        return completed
 
     def _end_of_dispatch(
         self,
@@ -577,9 +660,11 @@ class _Training:
                 completed[-1].update(hook(gan, state, epoch))
         for record in completed:
             writer.write(record)
-            if len(completed) <= 3 or record is completed[-1]:
+            if not self.vmapped and (len(completed) <= 3 or record is completed[-1]):
                 _log_record(record, config.num_epochs)
-        if not sampling:
+        # A sweep's members draw their pictures once, at the end: drawing a grid and a
+        # loss plot per member per epoch took longer than training 64 Gaussian members.
+        if not sampling or (self.vmapped and step != schedule.total_steps):
             return
         samples = np.asarray(gan.jitted_generate(state, grid_z, grid_labels))
         write_samples(

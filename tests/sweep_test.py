@@ -4,6 +4,8 @@ import itertools
 import json
 import os
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from cli_runs import GAUSSIAN, assert_one_line_error, run
@@ -12,7 +14,11 @@ from testing_configs import gaussian_config
 
 from gan_jax.checkpoint import Checkpoints, checkpoint_dir, restore_gan
 from gan_jax.config import replace
+from gan_jax.data.pipeline import TrainingData, load_training_data
+from gan_jax.loop import make_run_steps
 from gan_jax.metric_writer import read_metrics
+from gan_jax.run_experiment import _train_in_chunks
+from gan_jax.state import build_gan, create_state
 from gan_jax.sweep_summary import expected_best_of_k
 from gan_jax.train import train_and_evaluate, train_group
 
@@ -55,19 +61,29 @@ def test_each_member_is_an_ordinary_run_equal_to_its_solo_run(tmp_path):
         np.testing.assert_allclose(
             [r["loss_d"] for r in mine], [r["loss_d"] for r in theirs], rtol=1e-4
         )
-        assert os.path.exists(os.path.join(workdir, "samples", "epoch_0002.png"))
+        # A member draws its pictures once, at the end.
+        assert os.listdir(os.path.join(workdir, "samples")) == ["epoch_0002.png"]
+        assert os.path.exists(os.path.join(workdir, "losses.png"))
 
 
 def test_a_diverged_member_is_frozen_and_marked(tmp_path):
     configs = members()
-    absurd = {"d_optimizer.learning_rate": 1e38, "g_optimizer.learning_rate": 1e38}
+    absurd = {"g_optimizer.learning_rate": 1e38}  # non-finite after a few steps
     configs[1] = replace(configs[1], **absurd)
     workdirs = [str(tmp_path / f"m{i}") for i in range(3)]
     states = train_group(configs, workdirs)
     records = read_metrics(os.path.join(workdirs[1], "metrics.jsonl"))
     assert "diverged" in records[-1] and records[-1]["diverged"].startswith("training diverged")
     frozen_at = int(states[1].step)
-    assert frozen_at < 20
+    assert 0 < frozen_at < 20
+    # Kept: the member's last finite state, as a solo run of that many steps has it.
+    assert all(np.isfinite(x).all() for x in leaves(states[1]) if x.dtype.kind == "f")
+    gan = build_gan(configs[1])
+    solo_steps = make_run_steps(gan, 80, 10, frozen_at)
+    data = TrainingData(jnp.asarray(load_training_data(configs[1].data, 1).examples), None)
+    expected, _ = solo_steps(create_state(gan, 1), data, jnp.int32(frozen_at))
+    for kept, solo_leaf in zip(leaves(states[1]), leaves(expected), strict=True):
+        np.testing.assert_allclose(kept, solo_leaf, rtol=1e-5, atol=1e-5)  # G's are ~1e38
     with Checkpoints(checkpoint_dir(workdirs[1]), read_only=True) as checkpoints:
         assert all(step <= frozen_at for step in checkpoints.all_steps())
     for m in (0, 2):
@@ -98,8 +114,10 @@ FAST = ("--num_points=80", "--num_epochs=1", "--num_fit_samples=1000")
 
 def test_the_sweep_command_writes_member_workdirs_in_groups(tmp_path):
     spec = "d_hidden=[5,3],[4];lr_d=0.05,0.02;seed=0:2"
-    result = run(GAUSSIAN, f"--workdir={tmp_path}", f"--sweep={spec}", *FAST)
+    # Chunks of 3 split each group of 4 into 3 + 1 members.
+    result = run(GAUSSIAN, f"--workdir={tmp_path}", f"--sweep={spec}", "--sweep_chunk=3", *FAST)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr.count("(3 at a time)") == 4
     with open(tmp_path / "sweep.json") as f:
         sweep = json.load(f)
     names = [m["name"] for m in sweep["members"]]
@@ -110,6 +128,8 @@ def test_the_sweep_command_writes_member_workdirs_in_groups(tmp_path):
         assert os.path.exists(tmp_path / name / "gaussian_fit.json"), name
     sampled = run("gan_jax.sample", f"--workdir={tmp_path / names[5]}", f"--out={tmp_path}/s.png")
     assert sampled.returncode == 0, sampled.stderr[-2000:]
+    evaluated = run("gan_jax.evaluate", f"--workdir={tmp_path / names[5]}")
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     # The summary: every member's final W2, statistics per setting, best-of-k.
     with open(tmp_path / "summary.json") as f:
         summary = json.load(f)
@@ -124,6 +144,36 @@ def test_the_sweep_command_writes_member_workdirs_in_groups(tmp_path):
     for name in ("summary_d_hidden.png", "summary_lr_d.png", "best_of_k.png"):
         assert os.path.exists(tmp_path / name), name
     assert f"best w2: {min(w2):.4g}" in result.stdout
+    # `evaluate` on a member scores it as the sweep did (same samples, same seed).
+    with open(tmp_path / names[5] / "eval_10.json") as f:
+        assert json.load(f)["w2"] == pytest.approx(w2[5], rel=1e-6)
+
+
+def test_a_chunk_out_of_device_memory_is_halved():
+    tried = []
+
+    def train(chunk, first_try):
+        tried.append((list(chunk), first_try))
+        if len(chunk) > 2:
+            raise jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: Out of memory allocating")
+        return [f"state{i}" for i in chunk]
+
+    trained = _train_in_chunks(list(range(7)), 5, train)
+    assert trained == [(i, f"state{i}") for i in range(7)]
+    assert tried == [
+        ([0, 1, 2, 3, 4], True),
+        ([0, 1, 2], False),  # a retry resumes: it does not start over
+        ([0, 1], False),
+        ([2, 3], True),
+        ([4, 5], True),
+        ([6], True),
+    ]
+
+    def broken(chunk, first_try):
+        raise ValueError("not about memory")
+
+    with pytest.raises(ValueError):
+        _train_in_chunks([0, 1], 2, broken)
 
 
 def test_expected_best_of_k_equals_the_average_over_all_draws():
