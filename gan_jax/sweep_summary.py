@@ -3,7 +3,10 @@
 Written to the sweep's workdir as `summary.json`, `summary.csv` (a row a member) and
 `summary_<setting>.png` (the score against each swept setting other than the seed:
 every member as a point, the mean over seeds with its standard deviation as a line),
-plus `best_of_k.png`. Best-of-k follows Lucic et al. (2018): the expected best score of
+plus `best_of_k.png`, and for a grid of two settings `summary_<a>_<b>.png` (the mean
+± std over seeds of each cell). summary.json also holds the statistics of each
+configuration over its seeds and the share of the score's variance that is between
+seeds (`seed_share`). Best-of-k follows Lucic et al. (2018): the expected best score of
 k members drawn at random without replacement from the finished ones, against k, the
 curve that says how much a search budget buys.
 """
@@ -55,17 +58,46 @@ def setting_statistics(
         if member["diverged"] is None:
             key = json.dumps(member["overrides"][setting])
             by_value.setdefault(key, []).append(member["scores"][score])
+    return [{setting: json.loads(key), **_statistics(values)} for key, values in by_value.items()]
+
+
+def configuration_statistics(
+    members: Sequence[Mapping[str, Any]], score: str
+) -> list[dict[str, Any]]:
+    """The statistics of `score` over the seeds of each configuration (the swept
+    settings other than the seed), in the order the configurations first appear."""
+    by_configuration: dict[str, list[float]] = {}
+    for member in members:
+        if member["diverged"] is None:
+            settings = {k: v for k, v in member["overrides"].items() if k != "seed"}
+            key = json.dumps(settings)
+            by_configuration.setdefault(key, []).append(member["scores"][score])
     return [
-        {
-            setting: json.loads(key),
-            "count": len(values),
-            "mean": float(np.mean(values)),
-            "std": float(np.std(values)),
-            "min": float(np.min(values)),
-            "max": float(np.max(values)),
-        }
-        for key, values in by_value.items()
+        {"settings": json.loads(key), **_statistics(values)}
+        for key, values in by_configuration.items()
     ]
+
+
+def seed_share(members: Sequence[Mapping[str, Any]], score: str) -> float | None:
+    """The share of the score's variance over finished members that lies between seeds
+    of one configuration (1: seeds explain all of it; 0: the settings do); None
+    without repeated configurations or spread."""
+    rows = configuration_statistics(members, score)
+    total = np.array([m["scores"][score] for m in members if m["diverged"] is None])
+    if not rows or max(row["count"] for row in rows) < 2 or np.var(total) == 0:
+        return None
+    within = sum(row["count"] * row["std"] ** 2 for row in rows)
+    return float(within / (len(total) * np.var(total)))
+
+
+def _statistics(values: Sequence[float]) -> dict[str, Any]:
+    return {
+        "count": len(values),
+        "mean": float(np.mean(values)),
+        "std": float(np.std(values)),
+        "min": float(np.min(values)),
+        "max": float(np.max(values)),
+    }
 
 
 def write(workdir: str, spec: str, members: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -93,6 +125,8 @@ def write(workdir: str, spec: str, members: Sequence[Mapping[str, Any]]) -> dict
         summary["by_setting"] = {
             s: setting_statistics(members, s, score) for s in settings if s != "seed"
         }
+        summary["by_configuration"] = configuration_statistics(members, score)
+        summary["seed_share"] = seed_share(members, score)
         _plot(workdir, summary, finished, score)
     with open(os.path.join(workdir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
@@ -139,3 +173,21 @@ def _plot(
     viz.save_best_of_k_plot(
         os.path.join(workdir, "best_of_k.png"), summary["best_of_k"], ylabel=score
     )
+    swept = list(summary["by_setting"])
+    if len(swept) == 2:  # a grid of two settings: mean ± std over seeds in each cell
+        rows, cols = ([json.dumps(r[s]) for r in summary["by_setting"][s]] for s in swept)
+        means, stds = np.full((len(rows), len(cols)), np.nan), np.zeros((len(rows), len(cols)))
+        for row in summary["by_configuration"]:
+            i = rows.index(json.dumps(row["settings"][swept[0]]))
+            j = cols.index(json.dumps(row["settings"][swept[1]]))
+            means[i, j], stds[i, j] = row["mean"], row["std"]
+        viz.save_grid_plot(
+            os.path.join(workdir, f"summary_{swept[0]}_{swept[1]}.png"),
+            means,
+            stds,
+            [r.strip('"') for r in rows],
+            [c.strip('"') for c in cols],
+            ylabel=swept[0],
+            xlabel=swept[1],
+            title=f"{score}: mean ± std over seeds",
+        )

@@ -97,6 +97,37 @@ def save_setting_plot(
     _save(fig, path)
 
 
+def save_grid_plot(
+    path: str,
+    means: np.ndarray,
+    stds: np.ndarray,
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    ylabel: str,
+    xlabel: str,
+    title: str,
+) -> None:
+    """A score over a grid of two settings: colour by mean, each cell's mean ± std."""
+    fig = _figure(figsize=(1.3 * len(col_labels) + 2, 0.8 * len(row_labels) + 1.5))
+    ax = fig.subplots()
+    image = ax.imshow(means, cmap="viridis_r", aspect="auto")
+    low, high = np.nanmin(means), np.nanmax(means)
+    for i in range(means.shape[0]):
+        for j in range(means.shape[1]):
+            if np.isfinite(means[i, j]):
+                text = f"{means[i, j]:.3g}\n± {stds[i, j]:.2g}"
+                light = means[i, j] - low < 0.5 * (high - low)  # the yellow end of viridis_r
+                color = "black" if light else "white"
+                ax.text(j, i, text, ha="center", va="center", color=color, fontsize=8)
+    ax.set_xticks(np.arange(len(col_labels)), col_labels)
+    ax.set_yticks(np.arange(len(row_labels)), row_labels)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax)
+    _save(fig, path)
+
+
 def save_best_of_k_plot(path: str, expected_best: Sequence[float], ylabel: str) -> None:
     """The expected best score of k random runs against k (Lucic et al. 2018)."""
     fig = _figure(figsize=(6, 4))

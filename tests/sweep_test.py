@@ -141,7 +141,18 @@ def test_the_sweep_command_writes_member_workdirs_in_groups(tmp_path):
     assert [row["count"] for row in summary["by_setting"]["lr_d"]] == [4, 4]
     assert "seed" not in summary["by_setting"]
     assert len((tmp_path / "summary.csv").read_text().splitlines()) == 9
-    for name in ("summary_d_hidden.png", "summary_lr_d.png", "best_of_k.png"):
+    configurations = summary["by_configuration"]
+    assert [row["count"] for row in configurations] == [2, 2, 2, 2]
+    assert configurations[0]["settings"] == {"d_hidden": [5, 3], "lr_d": 0.05}
+    assert configurations[0]["mean"] == pytest.approx(np.mean(w2[:2]))
+    within = sum(np.var(w2[i : i + 2]) * 2 for i in range(0, 8, 2))
+    assert summary["seed_share"] == pytest.approx(within / (8 * np.var(w2)))
+    for name in (
+        "summary_d_hidden.png",
+        "summary_lr_d.png",
+        "summary_d_hidden_lr_d.png",
+        "best_of_k.png",
+    ):
         assert os.path.exists(tmp_path / name), name
     assert f"best w2: {min(w2):.4g}" in result.stdout
     # `evaluate` on a member scores it as the sweep did (same samples, same seed).
