@@ -47,6 +47,10 @@ class LossConfig:
     # One-sided label smoothing: real targets are 1 - label_smoothing.
     label_smoothing: float = 0.0
     generator_loss: Literal["non_saturating", "minimax"] = "non_saturating"
+    # An entry of `gan_jax.losses.OBJECTIVES`; BCE is every document's own.
+    objective: Literal["bce", "least_squares", "hinge", "wgan", "wgan_gp"] = "bce"
+    clip_value: float = 0.01  # WGAN: D's weights are clipped to [-clip_value, clip_value]
+    gp_weight: float = 10.0  # WGAN-GP: the gradient penalty's weight (lambda)
 
 
 @dataclasses.dataclass(frozen=True)

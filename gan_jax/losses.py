@@ -232,8 +232,134 @@ class BinaryCrossEntropy(Objective):
         }
 
 
-# Objectives by name. A new one (WGAN, WGAN-GP, hinge, least squares) is one entry.
-OBJECTIVES: dict[str, type[Objective]] = {"bce": BinaryCrossEntropy}
+def _raw_means(real_out: jax.Array, fake_out: jax.Array) -> Metrics:
+    return {"d_out_real": jnp.mean(real_out), "d_out_fake": jnp.mean(fake_out)}
+
+
+@dataclasses.dataclass(frozen=True)
+class LeastSquares(Objective):
+    """LSGAN (Mao et al., 2017), their a = 0, b = c = 1 coding: D minimises
+    ½(D(x) - 1)² + ½D(G(z))², G minimises ½(D(G(z)) - 1)², on D's raw outputs."""
+
+    @classmethod
+    def from_config(cls, config: LossConfig) -> "LeastSquares":
+        return cls(reduction=config.reduction, d_loss_weight=config.d_loss_weight)
+
+    def real_loss(self, real_out: jax.Array) -> jax.Array:
+        return reduce(0.5 * jnp.square(real_out.astype(jnp.float32) - 1), self.reduction)
+
+    def fake_loss(self, fake_out: jax.Array) -> jax.Array:
+        return reduce(0.5 * jnp.square(fake_out.astype(jnp.float32)), self.reduction)
+
+    def generator_loss(self, fake_out: jax.Array) -> jax.Array:
+        return reduce(0.5 * jnp.square(fake_out.astype(jnp.float32) - 1), self.reduction)
+
+    def diagnostics(self, real_out: jax.Array, fake_out: jax.Array) -> Metrics:
+        return _raw_means(real_out, fake_out)
+
+
+@dataclasses.dataclass(frozen=True)
+class Hinge(Objective):
+    """The hinge loss (Lim & Ye, 2017; Miyato et al., 2018): D minimises
+    max(0, 1 - D(x)) + max(0, 1 + D(G(z))), G minimises -D(G(z))."""
+
+    @classmethod
+    def from_config(cls, config: LossConfig) -> "Hinge":
+        return cls(reduction=config.reduction, d_loss_weight=config.d_loss_weight)
+
+    def real_loss(self, real_out: jax.Array) -> jax.Array:
+        return reduce(jax.nn.relu(1 - real_out.astype(jnp.float32)), self.reduction)
+
+    def fake_loss(self, fake_out: jax.Array) -> jax.Array:
+        return reduce(jax.nn.relu(1 + fake_out.astype(jnp.float32)), self.reduction)
+
+    def generator_loss(self, fake_out: jax.Array) -> jax.Array:
+        return reduce(-fake_out.astype(jnp.float32), self.reduction)
+
+    def diagnostics(self, real_out: jax.Array, fake_out: jax.Array) -> Metrics:
+        return _raw_means(real_out, fake_out)
+
+
+@dataclasses.dataclass(frozen=True)
+class Wasserstein(Objective):
+    """WGAN (Arjovsky et al., 2017): the critic maximises E[D(x)] - E[D(G(z))] with
+    its weights clipped to [-clip_value, clip_value] after each update; G minimises
+    -E[D(G(z))]. `wasserstein` is the critic's estimate E[D(x)] - E[D(G(z))]."""
+
+    clip_value: float = 0.01
+
+    @classmethod
+    def from_config(cls, config: LossConfig) -> "Wasserstein":
+        return cls(
+            reduction=config.reduction,
+            d_loss_weight=config.d_loss_weight,
+            clip_value=config.clip_value,
+        )
+
+    def real_loss(self, real_out: jax.Array) -> jax.Array:
+        return reduce(-real_out.astype(jnp.float32), self.reduction)
+
+    def fake_loss(self, fake_out: jax.Array) -> jax.Array:
+        return reduce(fake_out.astype(jnp.float32), self.reduction)
+
+    def generator_loss(self, fake_out: jax.Array) -> jax.Array:
+        return reduce(-fake_out.astype(jnp.float32), self.reduction)
+
+    def constrain_discriminator(self, params: Any) -> Any:
+        return jax.tree.map(lambda p: jnp.clip(p, -self.clip_value, self.clip_value), params)
+
+    def diagnostics(self, real_out: jax.Array, fake_out: jax.Array) -> Metrics:
+        means = _raw_means(real_out, fake_out)
+        return {**means, "wasserstein": means["d_out_real"] - means["d_out_fake"]}
+
+
+@dataclasses.dataclass(frozen=True)
+class WassersteinGradientPenalty(Wasserstein):
+    """WGAN-GP (Gulrajani et al., 2017): WGAN's critic loss, no clipping, plus
+    gp_weight * (|grad_x D(x_hat)|_2 - 1)^2 at x_hat = e x + (1 - e) G(z), with
+    e ~ U[0, 1] per example."""
+
+    gp_weight: float = 10.0
+
+    @classmethod
+    def from_config(cls, config: LossConfig) -> "WassersteinGradientPenalty":
+        return cls(
+            reduction=config.reduction,
+            d_loss_weight=config.d_loss_weight,
+            gp_weight=config.gp_weight,
+        )
+
+    def constrain_discriminator(self, params: Any) -> Any:
+        return params
+
+    def penalty(
+        self,
+        discriminate: Discriminate,
+        real: jax.Array,
+        fake: jax.Array,
+        labels: jax.Array | None,
+        key: jax.Array,
+    ) -> tuple[jax.Array, Metrics]:
+        shape = (real.shape[0],) + (1,) * (real.ndim - 1)
+        e = jax.random.uniform(key, shape, jnp.float32)
+        x_hat = e * real.astype(jnp.float32) + (1 - e) * fake.astype(jnp.float32)
+        # Each output depends on its own example only, so the gradient of their sum
+        # holds every example's gradient.
+        grads = jax.grad(lambda x: jnp.sum(discriminate(x, labels).astype(jnp.float32)))(x_hat)
+        norms = jnp.sqrt(jnp.sum(jnp.square(grads), axis=tuple(range(1, grads.ndim))))
+        penalty = reduce(jnp.square(norms - 1), self.reduction)
+        metrics = {"gradient_penalty": penalty, "grad_norm_x_hat": jnp.mean(norms)}
+        return self.gp_weight * penalty, metrics
+
+
+# Objectives by name: a new one is one entry here (and its name in `LossConfig`).
+OBJECTIVES: dict[str, type[Objective]] = {
+    "bce": BinaryCrossEntropy,
+    "least_squares": LeastSquares,
+    "hinge": Hinge,
+    "wgan": Wasserstein,
+    "wgan_gp": WassersteinGradientPenalty,
+}
 
 
 def create_objective(name: str, config: LossConfig) -> Objective:
@@ -245,6 +371,4 @@ def create_objective(name: str, config: LossConfig) -> Objective:
 
 def from_config(config: LossConfig) -> Objective:
     """The objective that a run's `LossConfig` describes."""
-    # LossConfig names no objective yet, so it is the documents' BCE; a field
-    # naming an entry of OBJECTIVES comes with the second objective.
-    return create_objective("bce", config)
+    return create_objective(config.objective, config)

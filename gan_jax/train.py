@@ -184,7 +184,6 @@ def _nonfinite_report(
 
 
 _state_finite = jax.jit(all_finite)
-_copy = jax.jit(lambda tree: jax.tree.map(jnp.copy, tree))
 # One dispatch per member (the index is traced), not one per leaf as `member_state` has.
 _member_of = jax.jit(member_state)
 
@@ -492,7 +491,8 @@ class _Training:
                 interrupts.raise_if_requested("during training")
                 num_steps = _next_stop(step, schedule, config) - step
                 start = time.perf_counter()
-                dispatch_start = _copy(state) if self.vmapped else None  # `state` is donated
+                # `state` is donated; a diverged member's last finite state is rerun from here.
+                dispatch_start = jax.tree.map(jnp.copy, state) if self.vmapped else None
                 state, metrics = run_steps(state, data, jnp.asarray(num_steps, jnp.int32))
                 num_run = int(np.max(state.step)) - step
                 metrics = jax.device_get(metrics)

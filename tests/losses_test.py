@@ -136,9 +136,77 @@ def test_default_hooks_add_nothing():
 def test_registry():
     assert losses.OBJECTIVES["bce"] is losses.BinaryCrossEntropy
     assert isinstance(losses.create_objective("bce", LossConfig()), losses.BinaryCrossEntropy)
-    with pytest.raises(ValueError, match="unknown objective 'wgan'"):
-        losses.create_objective("wgan", LossConfig())
+    with pytest.raises(ValueError, match="unknown objective 'nope'"):
+        losses.create_objective("nope", LossConfig())
+    for name, cls in losses.OBJECTIVES.items():
+        assert type(losses.from_config(LossConfig(objective=name))) is cls
     with pytest.raises(ValueError, match="reduction"):
         losses.from_config(LossConfig(reduction="max"))
     with pytest.raises(ValueError, match="generator loss"):
         losses.from_config(LossConfig(generator_loss="wasserstein"))
+
+
+# D's outputs on 2 real and 2 generated examples, for the objectives' hand-computed values.
+OUT_REAL, OUT_FAKE = jnp.array([2.0, -0.5]), jnp.array([0.5, -3.0])
+
+
+def objective(name, **settings):
+    return losses.from_config(LossConfig(objective=name, **settings))
+
+
+def test_least_squares_against_hand_computed_values():
+    ls = objective("least_squares")
+    # D: ½(D(x) - 1)² on real, ½D(G(z))² on fake; G: ½(D(G(z)) - 1)²; means over 2.
+    assert float(ls.real_loss(OUT_REAL)) == pytest.approx((0.5 * 1 + 0.5 * 2.25) / 2)
+    assert float(ls.fake_loss(OUT_FAKE)) == pytest.approx((0.5 * 0.25 + 0.5 * 9) / 2)
+    assert float(ls.generator_loss(OUT_FAKE)) == pytest.approx((0.5 * 0.25 + 0.5 * 16) / 2)
+
+
+def test_hinge_against_hand_computed_values():
+    hinge = objective("hinge", reduction="sum")
+    assert float(hinge.real_loss(OUT_REAL)) == pytest.approx(0 + 1.5)  # relu(1 - D(x))
+    assert float(hinge.fake_loss(OUT_FAKE)) == pytest.approx(1.5 + 0)  # relu(1 + D(G(z)))
+    assert float(hinge.generator_loss(OUT_FAKE)) == pytest.approx(2.5)  # -sum D(G(z))
+
+
+def test_wasserstein_losses_and_estimate():
+    wgan = objective("wgan")
+    loss, terms = wgan.discriminator_loss(OUT_REAL, OUT_FAKE)
+    assert float(terms["loss_d_real"]) == pytest.approx(-0.75)
+    assert float(terms["loss_d_fake"]) == pytest.approx(-1.25)
+    assert float(loss) == pytest.approx(-2.0)
+    assert float(wgan.generator_loss(OUT_FAKE)) == pytest.approx(1.25)
+    # The critic's estimate of the distance: E[D(x)] - E[D(G(z))] = -(its loss).
+    assert float(wgan.diagnostics(OUT_REAL, OUT_FAKE)["wasserstein"]) == pytest.approx(2.0)
+    clipped = wgan.constrain_discriminator({"w": jnp.array([-1.0, 0.005, 0.3])})
+    np.testing.assert_allclose(clipped["w"], [-0.01, 0.005, 0.01])
+
+
+def test_gradient_penalty_against_finite_differences():
+    w = jax.random.normal(jax.random.key(1), (3, 4))
+
+    def discriminate(x, labels):  # a small nonlinear critic, per example
+        return jnp.sum(jnp.tanh(x @ w), axis=1)
+
+    real = jax.random.normal(jax.random.key(2), (5, 3))
+    fake = jax.random.normal(jax.random.key(3), (5, 3))
+    key = jax.random.key(4)
+    penalty, metrics = objective("wgan_gp", gp_weight=10.0).penalty(
+        discriminate, real, fake, None, key
+    )
+    # The same interpolates, and each one's gradient norm by central differences.
+    e = jax.random.uniform(key, (5, 1))
+    x_hat = np.asarray(e * real + (1 - e) * fake, np.float64)
+    w64, h = np.asarray(w, np.float64), 1e-5
+
+    def d64(x):
+        return np.sum(np.tanh(x @ w64))
+
+    norms = []
+    for x in x_hat:
+        grad = [(d64(x + h * u) - d64(x - h * u)) / (2 * h) for u in np.eye(3)]
+        norms.append(np.linalg.norm(grad))
+    expected = np.mean((np.array(norms) - 1) ** 2)
+    assert float(metrics["gradient_penalty"]) == pytest.approx(expected, rel=1e-4)
+    assert float(penalty) == pytest.approx(10 * expected, rel=1e-4)
+    assert objective("wgan_gp").constrain_discriminator({"w": jnp.ones(2)})["w"][0] == 1.0
