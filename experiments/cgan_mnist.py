@@ -62,27 +62,29 @@ def config(**overrides) -> Config:
         "num_classes": 10,
         "init_scheme": "torch",
     }
-    return Config(
-        experiment=NAME,
-        generator=ModelConfig(
-            "mlp", {**layers, "output_shape": [28, 28, 1], "output_activation": "sigmoid"}
-        ),
-        discriminator=ModelConfig("mlp", layers),
-        data=DataConfig(
-            "mnist",
-            scaling="zero_one",
-            sampling="epoch" if s.shuffle else "sequential",
-            **s.data_fields(),
-        ),
-        g_optimizer=adam,
-        d_optimizer=adam,
-        loss=LossConfig(reduction="mean"),
-        latent_dim=s.latent_dim,
-        latent_distribution="normal",
-        num_classes=10,
-        d_update="separate",
-        g_noise="fresh",
-        **s.run_fields(),
+    return s.with_objective(
+        Config(
+            experiment=NAME,
+            generator=ModelConfig(
+                "mlp", {**layers, "output_shape": [28, 28, 1], "output_activation": "sigmoid"}
+            ),
+            discriminator=ModelConfig("mlp", layers),
+            data=DataConfig(
+                "mnist",
+                scaling="zero_one",
+                sampling="epoch" if s.shuffle else "sequential",
+                **s.data_fields(),
+            ),
+            g_optimizer=adam,
+            d_optimizer=adam,
+            loss=LossConfig(reduction="mean"),
+            latent_dim=s.latent_dim,
+            latent_distribution="normal",
+            num_classes=10,
+            d_update="separate",
+            g_noise="fresh",
+            **s.run_fields(),
+        )
     )
 
 

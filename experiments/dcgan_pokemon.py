@@ -59,21 +59,23 @@ def config(**overrides) -> Config:
     """The run, from D2L's values and `overrides` (any `Settings` field)."""
     s = Settings(**overrides)
     adam = OptimizerConfig("adam", learning_rate=s.lr, b1=s.b1, b2=s.b2)
-    return Config(
-        experiment=NAME,
-        generator=ModelConfig("dcgan_generator", {"base_channels": s.n_G}),
-        discriminator=ModelConfig(
-            "dcgan_discriminator", {"base_channels": s.n_D, "negative_slope": s.alpha}
-        ),
-        data=DataConfig(s.dataset, scaling="minus_one_one", **s.data_fields()),
-        g_optimizer=adam,
-        d_optimizer=adam,
-        loss=LossConfig(reduction="sum", d_loss_weight=0.5),
-        latent_dim=s.latent_dim,
-        latent_distribution="normal",
-        d_update="joint",
-        g_noise="shared",
-        **s.run_fields(),
+    return s.with_objective(
+        Config(
+            experiment=NAME,
+            generator=ModelConfig("dcgan_generator", {"base_channels": s.n_G}),
+            discriminator=ModelConfig(
+                "dcgan_discriminator", {"base_channels": s.n_D, "negative_slope": s.alpha}
+            ),
+            data=DataConfig(s.dataset, scaling="minus_one_one", **s.data_fields()),
+            g_optimizer=adam,
+            d_optimizer=adam,
+            loss=LossConfig(reduction="sum", d_loss_weight=0.5),
+            latent_dim=s.latent_dim,
+            latent_distribution="normal",
+            d_update="joint",
+            g_noise="shared",
+            **s.run_fields(),
+        )
     )
 
 

@@ -62,33 +62,35 @@ class Settings(RunSettings):
 def config(**overrides) -> Config:
     """The run, from D2L's values and `overrides` (any `Settings` field)."""
     s = Settings(**overrides)
-    return Config(
-        experiment=NAME,
-        generator=ModelConfig(
-            "mlp", {"hidden_sizes": [], "output_shape": [2], "init_scheme": s.init_scheme}
-        ),
-        discriminator=ModelConfig(
-            "mlp",
-            {
-                "hidden_sizes": list(s.d_hidden),
-                "activation": "tanh",
-                "init_scheme": s.init_scheme,
-            },
-        ),
-        data=DataConfig(
-            "gaussian_2d",
-            scaling="none",
-            kwargs={"num_examples": s.num_points},
-            **s.data_fields(),
-        ),
-        g_optimizer=OptimizerConfig("adam", learning_rate=s.lr_g),
-        d_optimizer=OptimizerConfig("adam", learning_rate=s.lr_d),
-        loss=LossConfig(reduction="sum", d_loss_weight=0.5),
-        latent_dim=s.latent_dim,
-        latent_distribution="normal",
-        d_update="joint",
-        g_noise="shared",
-        **s.run_fields(),
+    return s.with_objective(
+        Config(
+            experiment=NAME,
+            generator=ModelConfig(
+                "mlp", {"hidden_sizes": [], "output_shape": [2], "init_scheme": s.init_scheme}
+            ),
+            discriminator=ModelConfig(
+                "mlp",
+                {
+                    "hidden_sizes": list(s.d_hidden),
+                    "activation": "tanh",
+                    "init_scheme": s.init_scheme,
+                },
+            ),
+            data=DataConfig(
+                "gaussian_2d",
+                scaling="none",
+                kwargs={"num_examples": s.num_points},
+                **s.data_fields(),
+            ),
+            g_optimizer=OptimizerConfig("adam", learning_rate=s.lr_g),
+            d_optimizer=OptimizerConfig("adam", learning_rate=s.lr_d),
+            loss=LossConfig(reduction="sum", d_loss_weight=0.5),
+            latent_dim=s.latent_dim,
+            latent_distribution="normal",
+            d_update="joint",
+            g_noise="shared",
+            **s.run_fields(),
+        )
     )
 
 

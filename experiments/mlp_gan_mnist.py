@@ -63,30 +63,33 @@ def config(**overrides) -> Config:
     s = Settings(**overrides)
     adam = OptimizerConfig("adam", learning_rate=s.lr, b1=s.b1, b2=s.b2)
     hidden = {"activation": "leaky_relu", "negative_slope": s.alpha}
-    return Config(
-        experiment=NAME,
-        generator=ModelConfig(
-            "mlp",
-            {
-                "hidden_sizes": [s.g_hidden_size],
-                "output_shape": [28, 28, 1],
-                "output_activation": "tanh",
-                "init_scheme": "glorot_uniform",
-                **hidden,
-            },
-        ),
-        discriminator=ModelConfig(
-            "mlp", {"hidden_sizes": [s.d_hidden_size], "init_scheme": "glorot_uniform", **hidden}
-        ),
-        data=DataConfig("mnist", scaling="minus_one_one", **s.data_fields()),
-        g_optimizer=adam,
-        d_optimizer=adam,
-        loss=LossConfig(reduction="mean", label_smoothing=s.smooth),
-        latent_dim=s.z_size,
-        latent_distribution="uniform",
-        d_update="joint",
-        g_noise="shared",
-        **s.run_fields(),
+    return s.with_objective(
+        Config(
+            experiment=NAME,
+            generator=ModelConfig(
+                "mlp",
+                {
+                    "hidden_sizes": [s.g_hidden_size],
+                    "output_shape": [28, 28, 1],
+                    "output_activation": "tanh",
+                    "init_scheme": "glorot_uniform",
+                    **hidden,
+                },
+            ),
+            discriminator=ModelConfig(
+                "mlp",
+                {"hidden_sizes": [s.d_hidden_size], "init_scheme": "glorot_uniform", **hidden},
+            ),
+            data=DataConfig("mnist", scaling="minus_one_one", **s.data_fields()),
+            g_optimizer=adam,
+            d_optimizer=adam,
+            loss=LossConfig(reduction="mean", label_smoothing=s.smooth),
+            latent_dim=s.z_size,
+            latent_distribution="uniform",
+            d_update="joint",
+            g_noise="shared",
+            **s.run_fields(),
+        )
     )
 
 

@@ -64,21 +64,23 @@ def config(**overrides) -> Config:
         "dropout_rate": s.dropout,
         "init_scheme": "torch",
     }
-    return Config(
-        experiment=NAME,
-        generator=ModelConfig(
-            "mlp", {**layers, "output_shape": [28, 28, 1], "output_activation": "tanh"}
-        ),
-        discriminator=ModelConfig("mlp", layers),
-        data=DataConfig("mnist", scaling="minus_one_one", **s.data_fields()),
-        g_optimizer=adam,
-        d_optimizer=adam,
-        loss=LossConfig(reduction="mean", generator_loss=s.g_loss),
-        latent_dim=s.g_input_node,
-        latent_distribution="normal",
-        d_update="joint",
-        g_noise="fresh",
-        **s.run_fields(),
+    return s.with_objective(
+        Config(
+            experiment=NAME,
+            generator=ModelConfig(
+                "mlp", {**layers, "output_shape": [28, 28, 1], "output_activation": "tanh"}
+            ),
+            discriminator=ModelConfig("mlp", layers),
+            data=DataConfig("mnist", scaling="minus_one_one", **s.data_fields()),
+            g_optimizer=adam,
+            d_optimizer=adam,
+            loss=LossConfig(reduction="mean", generator_loss=s.g_loss),
+            latent_dim=s.g_input_node,
+            latent_distribution="normal",
+            d_update="joint",
+            g_noise="fresh",
+            **s.run_fields(),
+        )
     )
 
 

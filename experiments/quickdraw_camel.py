@@ -78,48 +78,50 @@ def config(**overrides) -> Config:
             "rmsprop", learning_rate=learning_rate, decay=s.rho, eps=s.rmsprop_eps
         )
 
-    return Config(
-        experiment=NAME,
-        generator=ModelConfig(
-            "upsampling_generator",
-            {
-                "initial_shape": [7, 7, 64],
-                "upsample": [2, 2, 1, 1],
-                "filters": [128, 64, 64, 1],
-                "kernel_sizes": [5, 5, 5, 5],
-                "strides": [1, 1, 1, 1],
-                "batch_norm_momentum": s.g_batch_norm_momentum,
-                "activation": "relu",
-                "init_scheme": "normal_0.02",
-            },
-        ),
-        discriminator=ModelConfig(
-            "conv_discriminator",
-            {
-                "filters": [64, 64, 128, 128],
-                "kernel_sizes": [5, 5, 5, 5],
-                "strides": [2, 2, 2, 1],
-                "batch_norm_momentum": None,
-                "activation": "relu",
-                "dropout_rate": s.d_dropout,
-                "init_scheme": "normal_0.02",
-            },
-        ),
-        data=DataConfig(
-            "quickdraw_camel",
-            scaling="minus_one_one",
-            sampling="with_replacement",  # np.random.randint batches
-            **s.data_fields(),
-        ),
-        g_optimizer=rmsprop(s.lr_g),
-        d_optimizer=rmsprop(s.lr_d),
-        loss=LossConfig(reduction="mean"),
-        latent_dim=s.z_dim,
-        latent_distribution="normal",
-        d_update="separate",
-        g_noise="fresh",
-        steps_per_epoch=1,  # the book's epoch is one batch
-        **s.run_fields(),
+    return s.with_objective(
+        Config(
+            experiment=NAME,
+            generator=ModelConfig(
+                "upsampling_generator",
+                {
+                    "initial_shape": [7, 7, 64],
+                    "upsample": [2, 2, 1, 1],
+                    "filters": [128, 64, 64, 1],
+                    "kernel_sizes": [5, 5, 5, 5],
+                    "strides": [1, 1, 1, 1],
+                    "batch_norm_momentum": s.g_batch_norm_momentum,
+                    "activation": "relu",
+                    "init_scheme": "normal_0.02",
+                },
+            ),
+            discriminator=ModelConfig(
+                "conv_discriminator",
+                {
+                    "filters": [64, 64, 128, 128],
+                    "kernel_sizes": [5, 5, 5, 5],
+                    "strides": [2, 2, 2, 1],
+                    "batch_norm_momentum": None,
+                    "activation": "relu",
+                    "dropout_rate": s.d_dropout,
+                    "init_scheme": "normal_0.02",
+                },
+            ),
+            data=DataConfig(
+                "quickdraw_camel",
+                scaling="minus_one_one",
+                sampling="with_replacement",  # np.random.randint batches
+                **s.data_fields(),
+            ),
+            g_optimizer=rmsprop(s.lr_g),
+            d_optimizer=rmsprop(s.lr_d),
+            loss=LossConfig(reduction="mean"),
+            latent_dim=s.z_dim,
+            latent_distribution="normal",
+            d_update="separate",
+            g_noise="fresh",
+            steps_per_epoch=1,  # the book's epoch is one batch
+            **s.run_fields(),
+        )
     )
 
 

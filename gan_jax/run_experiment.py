@@ -28,7 +28,7 @@ from gan_jax.config import Config, to_dict
 from gan_jax.errors import UserError
 from gan_jax.evaluation import Evaluator
 from gan_jax.metric_writer import read_metrics
-from gan_jax.settings import NON_NEGATIVE, POSITIVE, RunSettings, setting
+from gan_jax.settings import NON_NEGATIVE, PAPER_OPTIMIZERS, POSITIVE, RunSettings, setting
 from gan_jax.state import GANState, build_gan
 from gan_jax.train import train_and_evaluate, train_group
 
@@ -105,6 +105,20 @@ def _epoch_hooks(config: Config, options: RunOptions) -> list[Any]:
     return [evaluator.epoch_hook(every)]
 
 
+def run_config(experiment: types.ModuleType, settings: RunSettings) -> Config:
+    """The experiment's config for `settings`; a WGAN objective chosen with none of the
+    experiment's optimizer settings changed brings its paper's optimizer for G and D."""
+    config = experiment.config(**dataclasses.asdict(settings))
+    paper = PAPER_OPTIMIZERS.get(settings.loss)
+    document = experiment.config()
+    if paper is None or (config.g_optimizer, config.d_optimizer) != (
+        document.g_optimizer,
+        document.d_optimizer,
+    ):
+        return config
+    return dataclasses.replace(config, g_optimizer=paper, d_optimizer=paper)
+
+
 def main(experiment: types.ModuleType) -> None:
     """Defines the experiment's flags, parses the command line and runs it."""
     setting_flags = command.define_flags(experiment.Settings)
@@ -118,7 +132,7 @@ def main(experiment: types.ModuleType) -> None:
         if options.sweep is not None:
             _run_sweep(experiment, settings, options)
             return
-        config = experiment.config(**dataclasses.asdict(settings))
+        config = run_config(experiment, settings)
         if options.print_config:
             print(json.dumps(to_dict(config), indent=2))
             sys.exit(0)
@@ -140,7 +154,7 @@ def _run_sweep(experiment: types.ModuleType, settings: RunSettings, options: Run
     members = sweep_spec.parse(options.sweep, experiment.Settings)
     base = dataclasses.asdict(settings)
     member_settings = [experiment.Settings(**{**base, **m.overrides}) for m in members]
-    configs = [experiment.config(**dataclasses.asdict(s)) for s in member_settings]
+    configs = [run_config(experiment, s) for s in member_settings]
     groups = sweep_spec.groups(configs)
     if options.print_config:
         listing = [

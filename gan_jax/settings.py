@@ -17,7 +17,7 @@ import typing
 from collections.abc import Callable
 from typing import Any, Literal
 
-from gan_jax.config import Config, DataConfig
+from gan_jax.config import Config, DataConfig, LossConfig, OptimizerConfig, replace
 from gan_jax.errors import UserError
 
 
@@ -99,6 +99,25 @@ class RunSettings:
         "Write the sample grid and loss plot every this many epochs.",
         POSITIVE,
     )
+    loss: Literal["bce", "least_squares", "hinge", "wgan", "wgan_gp"] = setting(
+        _default(LossConfig, "objective"),
+        "The adversarial objective: bce (the documents'), least_squares (LSGAN), hinge, wgan "
+        "(weight clipping) or wgan_gp (gradient penalty). WGAN and WGAN-GP bring their "
+        "papers' n_critic 5 and optimizers (RMSprop 5e-5; Adam 1e-4, betas 0, 0.9) unless "
+        "--n_critic or the experiment's optimizer flags are given.",
+    )
+    n_critic: int | None = setting(
+        None,
+        "D updates per G update, each on its own real batch (default: 5 for wgan and "
+        "wgan_gp, else the document's).",
+        POSITIVE_OR_NONE,
+    )
+    clip_value: float = setting(
+        _default(LossConfig, "clip_value"), "WGAN: D's weights are clipped to ±this.", POSITIVE
+    )
+    gp_weight: float = setting(
+        _default(LossConfig, "gp_weight"), "WGAN-GP: the gradient penalty's weight.", POSITIVE
+    )
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
@@ -130,9 +149,35 @@ class RunSettings:
             )
         }
 
+    def with_objective(self, config: Config) -> Config:
+        """`config` (the document's run) with the objective these settings choose: its
+        losses, n_critic D updates per G update, and a joint D update for a penalty."""
+        if self.loss == "bce" and self.n_critic is None:
+            return config  # the document's own, untouched
+        n_critic = self.n_critic or (5 if self.loss in PAPER_OPTIMIZERS else None)
+        changes: dict[str, Any] = {
+            "loss.objective": self.loss,
+            "loss.clip_value": self.clip_value,
+            "loss.gp_weight": self.gp_weight,
+        }
+        if n_critic is not None:
+            changes["d_steps_per_g_step"] = n_critic
+        if self.loss == "wgan_gp":
+            changes["d_update"] = "joint"  # the penalty is a term of one joint D loss
+        return replace(config, **changes)
+
     def data_fields(self) -> dict[str, Any]:
         """The `gan_jax.config.DataConfig` fields every experiment takes from its settings."""
         return {"data_dir": self.data_dir, "num_examples": self.num_examples}
+
+
+# The optimizers the WGAN papers train with, for G and D alike: Arjovsky et al. (2017),
+# Algorithm 1 (RMSprop, lr 5e-5); Gulrajani et al. (2017), Algorithm 1 (Adam, lr 1e-4,
+# betas 0 and 0.9). `gan_jax.run_experiment` uses them when no optimizer flag is given.
+PAPER_OPTIMIZERS = {
+    "wgan": OptimizerConfig("rmsprop", learning_rate=5e-5),
+    "wgan_gp": OptimizerConfig("adam", learning_rate=1e-4, b1=0.0, b2=0.9),
+}
 
 
 def describe(settings_class: type, name: str) -> tuple[str, Check | None]:

@@ -203,7 +203,14 @@ def _next_stop(step: int, schedule: Schedule, config: Config) -> int:
 
 
 # Each objective reports its own diagnostics (BCE: D(x), D(G(z))); the logs show these.
-_LOGGED = {"loss_d": "loss_D", "loss_g": "loss_G", "d_real": "D(x)", "d_fake": "D(G(z))"}
+_LOGGED = {
+    "loss_d": "loss_D",
+    "loss_g": "loss_G",
+    "d_real": "D(x)",
+    "d_fake": "D(G(z))",
+    "wasserstein": "W estimate",
+    "gradient_penalty": "GP",
+}
 
 
 def _log_record(record: Mapping[str, Any], num_epochs: int) -> None:

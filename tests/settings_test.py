@@ -10,7 +10,8 @@ from absl import flags
 from gan_jax import command
 from gan_jax.config import Config, DataConfig, to_dict
 from gan_jax.errors import UserError
-from gan_jax.settings import RunSettings, describe
+from gan_jax.run_experiment import run_config
+from gan_jax.settings import PAPER_OPTIMIZERS, RunSettings, describe
 
 EXPERIMENTS = (
     "gaussian_2d",
@@ -66,6 +67,36 @@ def test_config_is_a_pure_function_of_the_overrides(name):
     assert experiment.config(num_examples=50).data.num_examples == 50
     with pytest.raises(TypeError, match="no_such_setting"):
         experiment.config(no_such_setting=1)
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_experiment_takes_every_objective(name):
+    experiment = load(name)
+    default = experiment.config()
+    assert default.loss.objective == "bce" and default.d_steps_per_g_step == 1
+    for loss in ("least_squares", "hinge"):
+        config = experiment.config(loss=loss)
+        assert config.loss.objective == loss and config.d_steps_per_g_step == 1
+        assert config.d_update == default.d_update  # the document's update, other losses
+    wgan = experiment.config(loss="wgan", clip_value=0.05)
+    assert (wgan.loss.clip_value, wgan.d_steps_per_g_step) == (0.05, 5)
+    gp = experiment.config(loss="wgan_gp", n_critic=3)
+    assert (gp.loss.gp_weight, gp.d_steps_per_g_step, gp.d_update) == (10.0, 3, "joint")
+    assert experiment.config(n_critic=2).d_steps_per_g_step == 2
+
+
+def test_a_wgan_alone_brings_its_papers_optimizer():
+    gaussian = load("gaussian_2d")
+    wgan = run_config(gaussian, gaussian.Settings(loss="wgan"))
+    assert wgan.g_optimizer == wgan.d_optimizer == PAPER_OPTIMIZERS["wgan"]
+    assert wgan.d_optimizer.name == "rmsprop" and wgan.d_optimizer.learning_rate == 5e-5
+    gp = run_config(gaussian, gaussian.Settings(loss="wgan_gp"))
+    assert (gp.d_optimizer.name, gp.d_optimizer.b1, gp.d_optimizer.b2) == ("adam", 0.0, 0.9)
+    # An optimizer setting given with it keeps the experiment's optimizers.
+    chosen = run_config(gaussian, gaussian.Settings(loss="wgan", lr_d=0.01))
+    assert chosen.d_optimizer.name == "adam" and chosen.d_optimizer.learning_rate == 0.01
+    hinge = run_config(gaussian, gaussian.Settings(loss="hinge"))
+    assert hinge.d_optimizer == gaussian.config().d_optimizer
 
 
 def test_two_experiments_build_in_one_process():
