@@ -41,6 +41,7 @@ from gan_jax.settings import (
     HALF_OPEN_UNIT_INTERVAL,
     OPEN_UNIT_INTERVAL,
     POSITIVE,
+    Check,
     RunSettings,
     setting,
 )
@@ -48,6 +49,8 @@ from gan_jax.state import build_gan
 
 NAME = "quickdraw_camel"
 BOOK_MEMORISATION_QUERIES = 64
+# The book's networks have four conv layers each; their widths may change, not their count.
+FOUR_WIDTHS = Check(lambda v: len(v) == 4 and all(w > 0 for w in v), "must hold 4 positive widths")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +70,15 @@ class Settings(RunSettings):
         0.4, "Dropout after each of D's conv layers.", HALF_OPEN_UNIT_INTERVAL
     )
     g_batch_norm_momentum: float = setting(0.9, "G's BatchNorm momentum.", OPEN_UNIT_INTERVAL)
+    g_widths: tuple[int, ...] = setting(
+        (64, 128, 64, 64),
+        "G's channels: of its 7x7 start, then of its first three conv layers (the fourth "
+        "makes the one grayscale channel).",
+        FOUR_WIDTHS,
+    )
+    d_widths: tuple[int, ...] = setting(
+        (64, 64, 128, 128), "Channels of D's four conv layers.", FOUR_WIDTHS
+    )
 
 
 def config(**overrides) -> Config:
@@ -84,9 +96,9 @@ def config(**overrides) -> Config:
             generator=ModelConfig(
                 "upsampling_generator",
                 {
-                    "initial_shape": [7, 7, 64],
+                    "initial_shape": [7, 7, s.g_widths[0]],
                     "upsample": [2, 2, 1, 1],
-                    "filters": [128, 64, 64, 1],
+                    "filters": [*s.g_widths[1:], 1],
                     "kernel_sizes": [5, 5, 5, 5],
                     "strides": [1, 1, 1, 1],
                     "batch_norm_momentum": s.g_batch_norm_momentum,
@@ -97,7 +109,7 @@ def config(**overrides) -> Config:
             discriminator=ModelConfig(
                 "conv_discriminator",
                 {
-                    "filters": [64, 64, 128, 128],
+                    "filters": list(s.d_widths),
                     "kernel_sizes": [5, 5, 5, 5],
                     "strides": [2, 2, 2, 1],
                     "batch_norm_momentum": None,

@@ -21,9 +21,17 @@ from gan_jax.train import train_and_evaluate
 
 # experiment: (settings of a few-step run, generated image shape)
 CASES = {
-    # Narrow networks (n_G, n_D) keep the 64x64 DCGAN fast on CPU.
+    # Narrow networks (n_G, n_D; the camel's widths) keep the conv nets fast on CPU.
     "dcgan_pokemon": ({"batch_size": 8, "n_G": 8, "n_D": 8}, (64, 64, 3)),
-    "quickdraw_camel": ({"batch_size": 8, "sample_every_epochs": 2}, (28, 28, 1)),
+    "quickdraw_camel": (
+        {
+            "batch_size": 8,
+            "sample_every_epochs": 2,
+            "g_widths": (8, 8, 4, 4),
+            "d_widths": (4, 4, 8, 8),
+        },
+        (28, 28, 1),
+    ),
 }
 EPOCHS = {"dcgan_pokemon": 1, "quickdraw_camel": 4}  # 4 steps each (32 sprites / 8)
 
@@ -59,7 +67,10 @@ def data_dir(tmp_path_factory) -> str:
 
 
 def run_experiment(name: str, workdir: str, data_dir: str, num_epochs: int):
-    flags = [f"--{setting}={value}" for setting, value in CASES[name][0].items()]
+    flags = [
+        f"--{setting}={','.join(map(str, value)) if isinstance(value, tuple) else value}"
+        for setting, value in CASES[name][0].items()
+    ]
     return subprocess.run(
         [
             sys.executable,
