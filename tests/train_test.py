@@ -14,6 +14,7 @@ from testing_configs import camel_config, gaussian_config
 from gan_jax import loop as loop_lib
 from gan_jax import steps as steps_lib
 from gan_jax.checkpoint import Checkpoints, checkpoint_dir
+from gan_jax.config import replace
 from gan_jax.data.pipeline import TrainingData, epoch_order, load_training_data, scale
 from gan_jax.state import build_gan, create_state
 from gan_jax.train import ConfigError, train_and_evaluate
@@ -45,6 +46,24 @@ def test_resuming_mid_epoch_keeps_the_data_position(tmp_path):
     with Checkpoints(checkpoint_dir(str(tmp_path / "run"))) as checkpoints:
         assert checkpoints.latest_step() == 10
     resumed = train_and_evaluate(config, str(tmp_path / "run"))
+    assert_states_equal(resumed, unbroken)
+
+
+def test_resuming_with_n_critic_is_bit_exact(tmp_path):
+    # WGAN-GP with n_critic 5: a step takes 5 batches, so 160 points of batch 8 make 4
+    # steps an epoch; checkpoints every 2 steps; drop the last two and resume mid-epoch.
+    config = gaussian_config(
+        num_points=160, num_epochs=2, checkpoint_every_steps=2, d_steps_per_g_step=5
+    )
+    config = replace(config, **{"loss.objective": "wgan_gp"})
+    workdir = str(tmp_path / "run")
+    unbroken = train_and_evaluate(config, workdir)
+    assert int(unbroken.step) == 8
+    assert int(unbroken.discriminator.opt_state.count) == 40  # 5 D updates per step
+    assert int(unbroken.generator.opt_state.count) == 8
+    for step in ("8", "6"):
+        shutil.rmtree(os.path.join(checkpoint_dir(workdir), step))
+    resumed = train_and_evaluate(config, workdir)
     assert_states_equal(resumed, unbroken)
 
 
