@@ -33,6 +33,7 @@ statistics), as G's own update does in both.
 
 import dataclasses
 import sys
+from typing import Literal
 
 from gan_jax import run_experiment
 from gan_jax.config import Config, DataConfig, LossConfig, ModelConfig, OptimizerConfig
@@ -75,6 +76,11 @@ class Settings(RunSettings):
         "G's channels: of its 7x7 start, then of its first three conv layers (the fourth "
         "makes the one grayscale channel).",
         FOUR_WIDTHS,
+    )
+    dataset: Literal["quickdraw_camel", "mnist"] = setting(
+        "quickdraw_camel",
+        "Any prepared 28x28 grayscale set: the book's camels, or MNIST (which can be "
+        "prepared offline; see `gan_jax.data.prepare mnist`).",
     )
     d_widths: tuple[int, ...] = setting(
         (64, 64, 128, 128), "Channels of D's four conv layers.", FOUR_WIDTHS
@@ -119,7 +125,7 @@ def config(**overrides) -> Config:
                 },
             ),
             data=DataConfig(
-                "quickdraw_camel",
+                s.dataset,
                 scaling="minus_one_one",
                 sampling="with_replacement",  # np.random.randint batches
                 **s.data_fields(),

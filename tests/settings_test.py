@@ -85,6 +85,14 @@ def test_every_experiment_takes_every_objective(name):
     assert experiment.config(n_critic=2).d_steps_per_g_step == 2
 
 
+def test_the_camel_gan_takes_mnist():
+    camel = load("quickdraw_camel")
+    assert camel.config().data.name == "quickdraw_camel"
+    mnist = camel.config(dataset="mnist")
+    assert mnist.data.name == "mnist" and mnist.data.scaling == "minus_one_one"
+    assert mnist.data.sampling == "with_replacement"  # the book's np.random.randint batches
+
+
 def test_a_wgan_alone_brings_its_papers_optimizer():
     gaussian = load("gaussian_2d")
     wgan = run_config(gaussian, gaussian.Settings(loss="wgan"))
