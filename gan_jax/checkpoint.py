@@ -363,6 +363,9 @@ def restore_pytree(path: str, abstract: Any) -> Any:
         return checkpointer.restore(path, abstract)
 
 
+_READ_ATTEMPTS = 5  # listings of a directory that a writer is pruning, before giving up
+
+
 def restore_gan(workdir: str, step: int | None = None) -> tuple[GAN, GANState, int]:
     """Rebuilds a run's GAN from its saved config and restores its newest good state.
 
@@ -378,8 +381,22 @@ def restore_gan(workdir: str, step: int | None = None) -> tuple[GAN, GANState, i
     directory = checkpoint_dir(workdir)
     if not os.path.isdir(directory):
         raise NoCheckpointError(f"no checkpoints directory in {os.path.abspath(workdir)}")
-    with Checkpoints(directory, read_only=True) as checkpoints:
-        restored = checkpoints.restore_latest(step=step)
+    for attempt in range(_READ_ATTEMPTS):
+        try:
+            with Checkpoints(directory, read_only=True) as checkpoints:
+                restored = checkpoints.restore_latest(step=step)
+            break
+        except NoCheckpointError:
+            raise
+        except FileNotFoundError as error:
+            # A writer beside us deleted an old step (max_to_keep) while Orbax listed
+            # the steps; listing again sees the steps as they are now.
+            if attempt == _READ_ATTEMPTS - 1:
+                raise NoCheckpointError(
+                    f"the checkpoints in {directory} kept changing while being read "
+                    f"({_short(error)}); try again"
+                ) from None
+            logging.info("a checkpoint step vanished while listing (%s); listing again", error)
     if restored is None:
         raise NoCheckpointError(f"no checkpoint in {directory}")
     return build_gan(restored.config), restored.state, restored.step

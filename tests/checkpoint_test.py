@@ -55,3 +55,24 @@ def test_latest_falls_back_past_an_unreadable_step(tmp_path):
 def test_restore_gan_needs_a_checkpoint(tmp_path):
     with pytest.raises(NoCheckpointError):
         restore_gan(str(tmp_path))
+
+
+def test_a_step_pruned_while_a_reader_lists_them_is_listed_again(tmp_path, monkeypatch):
+    # A writer's max_to_keep deletes an old step while Orbax stats the steps it listed:
+    # the reader lists again instead of failing (seen in CI beside a training run).
+    config = gaussian_config()
+    gan = build_gan(config)
+    with Checkpoints(str(tmp_path / "checkpoints")) as checkpoints:
+        checkpoints.save(10, create_state(gan, 0), config)
+    real_init, calls = Checkpoints.__init__, []
+
+    def flaky_init(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise FileNotFoundError(2, "No such file or directory", "checkpoints/420")
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(Checkpoints, "__init__", flaky_init)
+    _, state, step = restore_gan(str(tmp_path))
+    assert step == 10 and len(calls) == 2
+    assert_states_equal(state, create_state(gan, 0))
