@@ -19,7 +19,6 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-import jax
 from absl import flags, logging
 
 from gan_jax import command, sweep_spec, sweep_summary
@@ -212,7 +211,9 @@ def _run_sweep(experiment: types.ModuleType, settings: RunSettings, options: Run
 
 
 def _out_of_memory(error: BaseException) -> bool:
-    return isinstance(error, jax.errors.JaxRuntimeError) and "RESOURCE_EXHAUSTED" in str(error)
+    # XLA's status code, read from the message: importing jax here, before `command`
+    # installs the signal handlers, left a window in which Ctrl-C was swallowed.
+    return "RESOURCE_EXHAUSTED" in str(error)
 
 
 def _train_in_chunks(
