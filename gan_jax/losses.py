@@ -98,10 +98,10 @@ def generator_loss(
 class Objective:
     """An adversarial objective: D's and G's losses from D's outputs, shape (B,).
 
-    Subclasses define `real_loss`, `fake_loss`, `generator_loss` and `from_config`,
-    and override the hooks they need; the defaults add no penalty, leave D's
-    parameters alone and report no diagnostics. What D's outputs mean (logits,
-    critic scores) is the objective's business.
+    Subclasses define `real_loss`, `fake_loss` and `generator_loss` (and `from_config`
+    when they have settings of their own), and override the hooks they need; the
+    defaults add no penalty, leave D's parameters alone and report no diagnostics.
+    What D's outputs mean (logits, critic scores) is the objective's business.
 
     Attributes:
       reduction: how per-example losses become one: 'mean' or 'sum'.
@@ -118,8 +118,9 @@ class Objective:
 
     @classmethod
     def from_config(cls, config: LossConfig) -> "Objective":
-        """The objective with the settings of `config`."""
-        raise NotImplementedError
+        """The objective with the settings of `config` (the reduction and D's weight;
+        objectives with settings of their own extend this)."""
+        return cls(reduction=config.reduction, d_loss_weight=config.d_loss_weight)
 
     def real_loss(self, real_out: jax.Array) -> jax.Array:
         """D's loss term on real examples (all of D's loss on a 'separate' real batch)."""
@@ -241,10 +242,6 @@ class LeastSquares(Objective):
     """LSGAN (Mao et al., 2017), their a = 0, b = c = 1 coding: D minimises
     ½(D(x) - 1)² + ½D(G(z))², G minimises ½(D(G(z)) - 1)², on D's raw outputs."""
 
-    @classmethod
-    def from_config(cls, config: LossConfig) -> "LeastSquares":
-        return cls(reduction=config.reduction, d_loss_weight=config.d_loss_weight)
-
     def real_loss(self, real_out: jax.Array) -> jax.Array:
         return reduce(0.5 * jnp.square(real_out.astype(jnp.float32) - 1), self.reduction)
 
@@ -262,10 +259,6 @@ class LeastSquares(Objective):
 class Hinge(Objective):
     """The hinge loss (Lim & Ye, 2017; Miyato et al., 2018): D minimises
     max(0, 1 - D(x)) + max(0, 1 + D(G(z))), G minimises -D(G(z))."""
-
-    @classmethod
-    def from_config(cls, config: LossConfig) -> "Hinge":
-        return cls(reduction=config.reduction, d_loss_weight=config.d_loss_weight)
 
     def real_loss(self, real_out: jax.Array) -> jax.Array:
         return reduce(jax.nn.relu(1 - real_out.astype(jnp.float32)), self.reduction)
