@@ -62,7 +62,7 @@ def config(**overrides) -> Config:
         "num_classes": 10,
         "init_scheme": "torch",
     }
-    return s.with_objective(
+    return s.with_gan_options(
         Config(
             experiment=NAME,
             generator=ModelConfig(

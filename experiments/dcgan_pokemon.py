@@ -59,7 +59,7 @@ def config(**overrides) -> Config:
     """The run, from D2L's values and `overrides` (any `Settings` field)."""
     s = Settings(**overrides)
     adam = OptimizerConfig("adam", learning_rate=s.lr, b1=s.b1, b2=s.b2)
-    return s.with_objective(
+    return s.with_gan_options(
         Config(
             experiment=NAME,
             generator=ModelConfig("dcgan_generator", {"base_channels": s.n_G}),

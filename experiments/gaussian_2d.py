@@ -33,7 +33,7 @@ from gan_jax.config import Config, DataConfig, LossConfig, ModelConfig, Optimize
 from gan_jax.evaluation import Evaluator
 from gan_jax.metric_writer import read_metrics
 from gan_jax.settings import POSITIVE, WIDTHS, RunSettings, setting
-from gan_jax.state import build_gan
+from gan_jax.state import build_gan, for_sampling
 
 NAME = "gaussian_2d"
 
@@ -62,7 +62,7 @@ class Settings(RunSettings):
 def config(**overrides) -> Config:
     """The run, from D2L's values and `overrides` (any `Settings` field)."""
     s = Settings(**overrides)
-    return s.with_objective(
+    return s.with_gan_options(
         Config(
             experiment=NAME,
             generator=ModelConfig(
@@ -100,7 +100,7 @@ def report(run: run_experiment.Finished) -> None:
     final = read_metrics(os.path.join(workdir, "metrics.jsonl"))[-1]
     # The W2 fit of `python -m gan_jax.evaluate` (fixed sampling key, seed 0).
     evaluator = Evaluator(run.config, num_samples=run.settings.num_fit_samples)
-    fit = evaluator(build_gan(run.config), run.state)
+    fit = evaluator(build_gan(run.config), for_sampling(run.state))
     with open(os.path.join(workdir, "gaussian_fit.json"), "w") as f:
         json.dump(fit, f, indent=2)
 

@@ -63,7 +63,7 @@ def config(**overrides) -> Config:
     s = Settings(**overrides)
     adam = OptimizerConfig("adam", learning_rate=s.lr, b1=s.b1, b2=s.b2)
     hidden = {"activation": "leaky_relu", "negative_slope": s.alpha}
-    return s.with_objective(
+    return s.with_gan_options(
         Config(
             experiment=NAME,
             generator=ModelConfig(

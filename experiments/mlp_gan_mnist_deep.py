@@ -64,7 +64,7 @@ def config(**overrides) -> Config:
         "dropout_rate": s.dropout,
         "init_scheme": "torch",
     }
-    return s.with_objective(
+    return s.with_gan_options(
         Config(
             experiment=NAME,
             generator=ModelConfig(

@@ -46,7 +46,7 @@ from gan_jax.settings import (
     RunSettings,
     setting,
 )
-from gan_jax.state import build_gan
+from gan_jax.state import build_gan, for_sampling
 
 NAME = "quickdraw_camel"
 BOOK_MEMORISATION_QUERIES = 64
@@ -96,7 +96,7 @@ def config(**overrides) -> Config:
             "rmsprop", learning_rate=learning_rate, decay=s.rho, eps=s.rmsprop_eps
         )
 
-    return s.with_objective(
+    return s.with_gan_options(
         Config(
             experiment=NAME,
             generator=ModelConfig(
@@ -150,7 +150,9 @@ def report(run: run_experiment.Finished) -> None:
     evaluator = Evaluator(
         run.config, data_dir=run.config.data.data_dir, memorisation_queries=queries
     )
-    scores = evaluator.memorisation(build_gan(run.config), run.state, f"{workdir}/memorisation.png")
+    scores = evaluator.memorisation(
+        build_gan(run.config), for_sampling(run.state), f"{workdir}/memorisation.png"
+    )
     print(
         f"memorisation check: mean L1 to the nearest training image {scores['nn_l1_mean']:.4f} "
         f"(min {scores['nn_l1_min']:.4f}); pairs in {workdir}/memorisation.png"

@@ -132,6 +132,17 @@ def define_data_dir() -> flags.FlagHolder[str]:
     )
 
 
+def define_raw_generator() -> flags.FlagHolder[bool]:
+    """The `--raw_generator` flag of the commands that restore a run to sample from it."""
+    return flags.DEFINE_bool(
+        "raw_generator",
+        False,
+        "Use the trained G itself even when the run keeps a moving average of G "
+        "(--g_ema_decay), which is used otherwise.",
+        module_name=_MAIN,
+    )
+
+
 def run(main: Callable[[Sequence[str]], None], max_args: int = 0) -> None:
     """`app.run(main)`, turning the errors a user can cause into one line and exit code 1.
 

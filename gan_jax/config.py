@@ -94,6 +94,9 @@ class Config:
     # WGAN's n_critic (5 in Arjovsky et al. and Gulrajani et al.); 1 alternates.
     d_steps_per_g_step: int = 1
     compute_dtype: Literal["float32", "bfloat16"] = "float32"
+    # > 0 keeps an exponential moving average of G's parameters with this decay
+    # (updated after every G update), which sampling and scoring then use.
+    g_ema_decay: float = 0.0
     batch_size: int = 64
     num_epochs: int = 1
     steps_per_epoch: int | None = None  # None: num_examples // batch_size

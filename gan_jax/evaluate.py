@@ -27,11 +27,13 @@ from gan_jax import workdir as workdir_lib
 from gan_jax.checkpoint import restore_gan
 from gan_jax.errors import UserError
 from gan_jax.settings import NON_NEGATIVE
+from gan_jax.state import for_sampling
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The run to score.")
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step to restore (default: the latest).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the fixed sampling key.")
 _DATA_DIR = command.define_data_dir()
+_RAW_GENERATOR = command.define_raw_generator()
 _CLASSIFIER_DIR = flags.DEFINE_string(
     "classifier_dir", None, "The MNIST classifier (default: ~/.cache/gan_jax/mnist_classifier)."
 )
@@ -80,6 +82,8 @@ def _write_pairs(path: str, pairs: tuple) -> None:
 def evaluate_checkpoint() -> None:
     workdir = _WORKDIR.value
     gan, state, step = restore_gan(workdir, _STEP.value)
+    uses_average = state.generator_ema is not None and not _RAW_GENERATOR.value
+    state = for_sampling(state, raw_generator=_RAW_GENERATOR.value)
     out = _OUT.value or os.path.join(workdir, f"eval_{step}.json")
     pairs_path = os.path.splitext(out)[0] + "_nearest.png"
     # Before any scoring: a path that cannot be written must not cost a whole evaluation.
@@ -100,6 +104,7 @@ def evaluate_checkpoint() -> None:
     result = {
         "experiment": gan.config.experiment,
         "step": step,
+        "generator": "moving_average" if uses_average else "trained",
         "num_samples": _NUM_SAMPLES.value,
         "seed": _SEED.value,
         **scores,

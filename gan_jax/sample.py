@@ -29,12 +29,13 @@ from gan_jax.sampling import (
     write_points,
     write_samples,
 )
-from gan_jax.state import example_shape
+from gan_jax.state import example_shape, for_sampling
 from gan_jax.workdir import ensure_writable
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The run to sample from.", required=True)
 _STEP = flags.DEFINE_integer("step", None, "Checkpoint step to restore (default: the latest).")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the latents (and labels) drawn.")
+_RAW_GENERATOR = command.define_raw_generator()
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 64, "How many samples (or rows) to draw.")
 _OUT = flags.DEFINE_string("out", "samples.png", "Output PNG path.")
 _LABEL = flags.DEFINE_integer("label", None, "Conditional GANs: draw only this class.")
@@ -50,6 +51,7 @@ flags.register_validator(
 def main(argv):
     del argv
     gan, state, step = restore_gan(_WORKDIR.value, _STEP.value)
+    state = for_sampling(state, raw_generator=_RAW_GENERATOR.value)
     config = gan.config
     num_samples, label, steps = _NUM_SAMPLES.value, _LABEL.value, _INTERPOLATION_STEPS.value
     check_label(config, label)

@@ -118,6 +118,18 @@ class RunSettings:
     gp_weight: float = setting(
         _default(LossConfig, "gp_weight"), "WGAN-GP: the gradient penalty's weight.", POSITIVE
     )
+    spectral_norm: bool = setting(
+        False,
+        "Spectrally normalise D's kernels (Miyato et al. 2018; one power iteration per "
+        "call); a convolutional D then drops its BatchNorm, as SNGAN's do.",
+    )
+    g_ema_decay: float = setting(
+        _default(Config, "g_ema_decay"),
+        "If > 0, keep an exponential moving average of G's weights with this decay (e.g. "
+        "0.999); samples, grids and scores then use it (`sample`/`evaluate` "
+        "--raw_generator use G itself).",
+        HALF_OPEN_UNIT_INTERVAL,
+    )
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
@@ -149,11 +161,20 @@ class RunSettings:
             )
         }
 
-    def with_objective(self, config: Config) -> Config:
-        """`config` (the document's run) with the objective these settings choose: its
-        losses, n_critic D updates per G update, and a joint D update for a penalty."""
+    def with_gan_options(self, config: Config) -> Config:
+        """`config` (the document's run) with the GAN options these settings choose: the
+        objective (its losses, n_critic D updates per G update, a joint D update for a
+        penalty), D's spectral normalisation and G's moving average."""
+        if self.spectral_norm:
+            discriminator = config.discriminator
+            kwargs = {**discriminator.kwargs, "spectral_norm": True}
+            config = dataclasses.replace(
+                config, discriminator=dataclasses.replace(discriminator, kwargs=kwargs)
+            )
+        if self.g_ema_decay:
+            config = replace(config, g_ema_decay=self.g_ema_decay)
         if self.loss == "bce" and self.n_critic is None:
-            return config  # the document's own, untouched
+            return config  # the document's own objective, untouched
         n_critic = self.n_critic or (5 if self.loss in PAPER_OPTIMIZERS else None)
         changes: dict[str, Any] = {
             "loss.objective": self.loss,

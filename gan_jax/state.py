@@ -38,6 +38,9 @@ class GANState(flax.struct.PyTreeNode):
     key: jax.Array  # typed PRNG key; every random draw of training derives from it
     generator: NetworkState
     discriminator: NetworkState
+    # G's parameters averaged over training (`Config.g_ema_decay`); None when off, which
+    # keeps the tree (and so checkpoints without an average) as they were.
+    generator_ema: Any = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +121,8 @@ def create_state(gan: GAN, seed: int) -> GANState:
         key=root_key,
         generator=NetworkState(g_params, g_stats, gan.g_optimizer.init(g_params)),
         discriminator=NetworkState(d_params, d_stats, gan.d_optimizer.init(d_params)),
+        # The average starts at G's initial parameters (a copy: jit donates state buffers).
+        generator_ema=jax.tree.map(jnp.copy, g_params) if config.g_ema_decay else None,
     )
 
 
@@ -143,6 +148,17 @@ def example_shape(gan: GAN) -> tuple[int, ...]:
         lambda v, z, y: gan.generator.apply(v, z, y, train=False), variables, z, labels
     )
     return tuple(out.shape[1:])
+
+
+def for_sampling(state: GANState, *, raw_generator: bool = False) -> GANState:
+    """The state whose G samples are shown and scored: G's moving average when the run
+    keeps one (and `raw_generator` is False), else the trained G itself.
+
+    The average takes G's current BatchNorm statistics, which track the same layers.
+    """
+    if raw_generator or state.generator_ema is None:
+        return state
+    return state.replace(generator=state.generator.replace(params=state.generator_ema))
 
 
 def generate(gan: GAN, state: GANState, z: jax.Array, labels: jax.Array | None = None) -> jax.Array:

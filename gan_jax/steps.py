@@ -13,6 +13,9 @@ network runs are updated, as in PyTorch.
 Every loss and D diagnostic comes from the run's objective (`gan_jax.losses`); the
 steps only run the networks and apply the gradients.
 
+After G's update, G's exponential moving average (`Config.g_ema_decay`, if kept) moves
+towards G's new parameters.
+
 Randomness: every draw of step s comes from `fold_in(stream(root, STEPS), s)` (the
 data order has its own stream, see `gan_jax.loop`), so any step can be recomputed
 from the checkpointed root key and step alone.
@@ -300,4 +303,16 @@ def train_step(
         latents = sample_latents(keys["g_latents"], batch, config)
         labels = sample_labels(keys["g_labels"], batch, config)
     state, g_metrics = generator_step(gan, state, keys, latents, labels)
+    state = update_generator_average(state, config.g_ema_decay)
     return state.replace(step=state.step + 1), {**_mean_metrics(d_metrics), **g_metrics}
+
+
+def update_generator_average(state: GANState, decay: float) -> GANState:
+    """Moves G's moving average towards G's parameters: ema <- decay * ema + (1 - decay) * G.
+
+    A no-op for a run without an average (`state.generator_ema` is None).
+    """
+    if state.generator_ema is None:
+        return state
+    average = optax.incremental_update(state.generator.params, state.generator_ema, 1.0 - decay)
+    return state.replace(generator_ema=average)

@@ -37,6 +37,7 @@ from gan_jax.state import (
     build_gan,
     create_state,
     example_shape,
+    for_sampling,
     member_state,
     stack_states,
 )
@@ -664,7 +665,7 @@ class _Training:
         )
         if sampling and completed:
             for hook in self.epoch_hooks:
-                completed[-1].update(hook(gan, state, epoch))
+                completed[-1].update(hook(gan, for_sampling(state), epoch))
         for record in completed:
             writer.write(record)
             if not self.vmapped and (len(completed) <= 3 or record is completed[-1]):
@@ -673,7 +674,7 @@ class _Training:
         # loss plot per member per epoch took longer than training 64 Gaussian members.
         if not sampling or (self.vmapped and step != schedule.total_steps):
             return
-        samples = np.asarray(gan.jitted_generate(state, grid_z, grid_labels))
+        samples = np.asarray(gan.jitted_generate(for_sampling(state), grid_z, grid_labels))
         write_samples(
             os.path.join(workdir, "samples", f"epoch_{epoch:04d}.png"),
             samples,

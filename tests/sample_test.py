@@ -16,6 +16,7 @@ from gan_jax.config import ModelConfig
 from gan_jax.data import quickdraw
 from gan_jax.sample import MAX_GRID_IMAGES, MAX_SCATTER_POINTS
 from gan_jax.sampling import generate_samples
+from gan_jax.state import for_sampling
 from gan_jax.train import train_and_evaluate
 
 
@@ -133,3 +134,24 @@ def test_unwritable_out_is_one_line(trained_workdir, tmp_path):
     ]:
         result = run_sample(f"--workdir={trained_workdir}", f"--out={out}")
         assert reason in assert_one_line_error(result, f"error: cannot write {out}")
+
+
+def test_a_run_with_a_g_average_samples_from_it_unless_asked_for_the_raw_g(tmp_path):
+    workdir = str(tmp_path / "run")
+    train_and_evaluate(gaussian_config(g_ema_decay=0.9), workdir)
+    gan, state, _ = restore_gan(workdir)
+    drawn = {}
+    for flag in ("", "--raw_generator"):
+        out = str(tmp_path / f"points{flag}.png")
+        flags = [f"--workdir={workdir}", "--num_samples=50", f"--out={out}"] + [flag] * bool(flag)
+        result = run_sample(*flags)
+        assert result.returncode == 0, result.stderr
+        drawn[flag] = np.load(str(tmp_path / f"points{flag}.npy"))
+    key = jax.random.key(0)
+    np.testing.assert_allclose(
+        drawn[""], generate_samples(gan, for_sampling(state), 50, key), rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        drawn["--raw_generator"], generate_samples(gan, state, 50, key), rtol=1e-6
+    )
+    assert not np.allclose(drawn[""], drawn["--raw_generator"])

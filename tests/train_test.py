@@ -1,5 +1,6 @@
 """The training loop: resuming is exact, the multi-step loop equals single steps, data order."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -49,16 +50,25 @@ def test_resuming_mid_epoch_keeps_the_data_position(tmp_path):
     assert_states_equal(resumed, unbroken)
 
 
-def test_resuming_with_n_critic_is_bit_exact(tmp_path):
+def test_resuming_with_n_critic_spectral_norm_and_g_average_is_bit_exact(tmp_path):
     # WGAN-GP with n_critic 5: a step takes 5 batches, so 160 points of batch 8 make 4
     # steps an epoch; checkpoints every 2 steps; drop the last two and resume mid-epoch.
+    # D is spectrally normalised (power iteration vectors in the state) and G averaged.
     config = gaussian_config(
-        num_points=160, num_epochs=2, checkpoint_every_steps=2, d_steps_per_g_step=5
+        num_points=160,
+        num_epochs=2,
+        checkpoint_every_steps=2,
+        d_steps_per_g_step=5,
+        g_ema_decay=0.9,
     )
-    config = replace(config, **{"loss.objective": "wgan_gp"})
+    discriminator = dataclasses.replace(
+        config.discriminator, kwargs={**config.discriminator.kwargs, "spectral_norm": True}
+    )
+    config = replace(config, discriminator=discriminator, **{"loss.objective": "wgan_gp"})
     workdir = str(tmp_path / "run")
     unbroken = train_and_evaluate(config, workdir)
     assert int(unbroken.step) == 8
+    assert unbroken.generator_ema is not None and unbroken.discriminator.batch_stats
     assert int(unbroken.discriminator.opt_state.count) == 40  # 5 D updates per step
     assert int(unbroken.generator.opt_state.count) == 8
     for step in ("8", "6"):

@@ -13,6 +13,7 @@ tanh.
 Keras' BatchNormalization momentum m is Flax's momentum m; its epsilon is 1e-3.
 """
 
+import functools
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -20,7 +21,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from gan_jax.models import initializers
+from gan_jax.models import initializers, spectral
 
 
 def _activation(name: str, x: jax.Array) -> jax.Array:
@@ -45,6 +46,8 @@ class ConvDiscriminator(nn.Module):
       dropout_rate: dropout after each convolution block, active in training.
       init_scheme: the book's RandomNormal(0, 0.02) is 'normal_0.02' (biases zero
         in Keras, so only kernels follow the scheme here).
+      spectral_norm: every kernel spectrally normalised, and no BatchNorm (as in
+        SNGAN's discriminators).
       dtype: computation dtype; parameters stay float32.
     """
 
@@ -57,6 +60,7 @@ class ConvDiscriminator(nn.Module):
     activation: str = "relu"
     dropout_rate: float = 0.4
     init_scheme: str = "normal_0.02"
+    spectral_norm: bool = False
     dtype: Any = jnp.float32
 
     @nn.compact
@@ -65,24 +69,29 @@ class ConvDiscriminator(nn.Module):
             raise ValueError("ConvDiscriminator is unconditional")
         x = x.astype(self.dtype)
         kernel_init = initializers.kernel_init(self.init_scheme)
+        normalised = functools.partial(
+            spectral.apply, spectral_norm=self.spectral_norm, train=train
+        )
         for i, (width, kernel, stride) in enumerate(
             zip(self.filters, self.kernel_sizes, self.strides, strict=True)
         ):
-            x = nn.Conv(
+            conv = nn.Conv(
                 width,
                 (kernel, kernel),
                 (stride, stride),
                 padding="SAME",
                 kernel_init=kernel_init,
                 dtype=self.dtype,
-            )(x)
-            if self.batch_norm_momentum and i > 0:
+            )
+            x = normalised(conv, x)
+            if self.batch_norm_momentum and i > 0 and not self.spectral_norm:
                 x = _batch_norm(self.batch_norm_momentum, train, self.dtype)(x)
             x = _activation(self.activation, x)
             if self.dropout_rate:
                 x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
         x = x.reshape(x.shape[0], -1)
-        return nn.Dense(1, kernel_init=kernel_init, dtype=self.dtype)(x).reshape(x.shape[0])
+        dense = nn.Dense(1, kernel_init=kernel_init, dtype=self.dtype)
+        return normalised(dense, x).reshape(x.shape[0])
 
 
 class UpsamplingGenerator(nn.Module):

@@ -14,13 +14,14 @@ explicit padding k - 1 - p on each side (LIBRARY_NOTES, checked shape for shape)
 BatchNorm momentum 0.9 in Flax equals PyTorch's momentum 0.1.
 """
 
+import functools
 from typing import Any, ClassVar
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from gan_jax.models import initializers
+from gan_jax.models import initializers, spectral
 
 
 def _batch_norm(train: bool, init_scheme: str, dtype: Any) -> nn.BatchNorm:
@@ -93,6 +94,9 @@ class DCGANDiscriminator(nn.Module):
       base_channels: n_D; the last block has 8 * n_D channels.
       negative_slope: LeakyReLU slope (D2L: 0.2).
       init_scheme: D2L draws every parameter (BatchNorm's too) from N(0, 0.02).
+      spectral_norm: every kernel spectrally normalised, and no BatchNorm (SNGAN's
+        discriminators, and StudioGAN's DCGAN with SN, drop it: the two normalisations
+        pull the layer's scale two ways).
       dtype: computation dtype; parameters stay float32.
     """
 
@@ -101,6 +105,7 @@ class DCGANDiscriminator(nn.Module):
     base_channels: int = 64
     negative_slope: float = 0.2
     init_scheme: str = "normal_0.02"
+    spectral_norm: bool = False
     dtype: Any = jnp.float32
 
     @nn.compact
@@ -109,8 +114,11 @@ class DCGANDiscriminator(nn.Module):
             raise ValueError("DCGANDiscriminator is unconditional")
         x = x.astype(self.dtype)
         kernel_init = initializers.kernel_init(self.init_scheme)
+        normalised = functools.partial(
+            spectral.apply, spectral_norm=self.spectral_norm, train=train
+        )
         for multiple in (1, 2, 4, 8):
-            x = nn.Conv(
+            conv = nn.Conv(
                 self.base_channels * multiple,
                 (4, 4),
                 strides=(2, 2),
@@ -118,10 +126,12 @@ class DCGANDiscriminator(nn.Module):
                 use_bias=False,
                 kernel_init=kernel_init,
                 dtype=self.dtype,
-            )(x)
-            x = _batch_norm(train, self.init_scheme, self.dtype)(x)
+            )
+            x = normalised(conv, x)
+            if not self.spectral_norm:
+                x = _batch_norm(train, self.init_scheme, self.dtype)(x)
             x = nn.leaky_relu(x, self.negative_slope)
-        x = nn.Conv(
+        conv = nn.Conv(
             1, (4, 4), padding="VALID", use_bias=False, kernel_init=kernel_init, dtype=self.dtype
-        )(x)
-        return x.reshape(x.shape[0])
+        )
+        return normalised(conv, x).reshape(x.shape[0])

@@ -13,7 +13,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from gan_jax.models import initializers
+from gan_jax.models import initializers, spectral
 
 _ACTIVATIONS = ("leaky_relu", "relu", "tanh", "none")
 _OUTPUT_ACTIVATIONS = ("none", "tanh", "sigmoid")
@@ -33,6 +33,7 @@ class MLP(nn.Module):
       output_activation: 'none' (logits), 'tanh' or 'sigmoid'.
       num_classes: if > 0, a one-hot of `labels` is concatenated to the flattened input.
       init_scheme: a scheme of `gan_jax.models.initializers`.
+      spectral_norm: every Dense kernel spectrally normalised (an SNGAN discriminator).
       dtype: computation dtype (parameters stay float32).
     """
 
@@ -48,15 +49,17 @@ class MLP(nn.Module):
     output_activation: str = "none"
     num_classes: int = 0
     init_scheme: str = "torch"
+    spectral_norm: bool = False
     dtype: Any = jnp.float32
 
-    def _dense(self, x: jax.Array, features: int) -> jax.Array:
-        return nn.Dense(
+    def _dense(self, x: jax.Array, features: int, train: bool) -> jax.Array:
+        layer = nn.Dense(
             features,
             kernel_init=initializers.kernel_init(self.init_scheme),
             bias_init=initializers.bias_init(self.init_scheme, x.shape[-1]),
             dtype=self.dtype,
-        )(x)
+        )
+        return spectral.apply(layer, x, spectral_norm=self.spectral_norm, train=train)
 
     @nn.compact
     def __call__(self, x: jax.Array, labels: jax.Array | None = None, *, train: bool) -> jax.Array:
@@ -73,7 +76,7 @@ class MLP(nn.Module):
                 raise ValueError("a conditional MLP needs labels")
             x = jnp.concatenate([x, jax.nn.one_hot(labels, self.num_classes, dtype=x.dtype)], -1)
         for width in self.hidden_sizes:
-            x = self._dense(x, width)
+            x = self._dense(x, width, train)
             if self.activation == "leaky_relu":
                 x = nn.leaky_relu(x, self.negative_slope)
             elif self.activation == "relu":
@@ -92,7 +95,7 @@ class MLP(nn.Module):
         output_size = 1
         for size in self.output_shape:
             output_size *= size
-        x = self._dense(x, output_size)
+        x = self._dense(x, output_size, train)
         if self.output_activation == "tanh":
             x = jnp.tanh(x)
         elif self.output_activation == "sigmoid":
