@@ -1,16 +1,22 @@
 """Helpers the dataset builders share: where fetched sources are cached, fetching one
-with a package manager, a fast reachability check, preparing a builder once, and PNG
-encoding without TensorFlow."""
+with a package manager, a fast reachability check, preparing a builder once, PNG
+encoding without TensorFlow, and decoding over several processes."""
 
+import concurrent.futures
 import io
+import multiprocessing
 import os
 import subprocess
 import urllib.request
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 from absl import logging
 from PIL import Image
+
+_In = TypeVar("_In")
+_Out = TypeVar("_Out")
 
 
 def default_cache_dir() -> str:
@@ -89,3 +95,18 @@ def encode_png(image: np.ndarray, compress_level: int = 6) -> bytes:
         buffer, format="png", compress_level=compress_level
     )
     return buffer.getvalue()
+
+
+def parallel_map(
+    fn: Callable[[_In], _Out], items: Sequence[_In], num_workers: int | None
+) -> Iterator[_Out]:
+    """`map(fn, items)` in order, over `num_workers` processes (default: all cores)."""
+    num_workers = num_workers or os.cpu_count() or 1
+    if num_workers == 1 or len(items) < 2:
+        yield from map(fn, items)
+        return
+    # spawn, not fork: the parent may have started threads (JAX, TFDS) that fork would copy
+    # mid-lock.
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(num_workers, mp_context=context) as pool:
+        yield from pool.map(fn, items, chunksize=8)

@@ -16,17 +16,14 @@ dataset with two sources; `gan_jax.data.source.load('pokemon')` takes d2l when i
 prepared, else sprites. Decoding is spread over all cores.
 """
 
-import concurrent.futures
 import hashlib
 import io
-import multiprocessing
 import os
 import shutil
 import tarfile
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import PurePosixPath
-from typing import TypeVar
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -49,29 +46,11 @@ SOURCES = ("auto", "d2l", "sprites")
 _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 _WHITE = (255, 255, 255)
 
-_In = TypeVar("_In")
-_Out = TypeVar("_Out")
-
 
 def _png(image: np.ndarray) -> bytes:
     # Level 1: a quarter faster than the default and 3% larger; encoding is a large part of
     # preparing the sprites, done in the worker processes.
     return fetch.encode_png(image, compress_level=1)
-
-
-def _parallel_map(
-    fn: Callable[[_In], _Out], items: Sequence[_In], num_workers: int | None
-) -> Iterator[_Out]:
-    """`map(fn, items)` in order, over `num_workers` processes (default: all cores)."""
-    num_workers = num_workers or os.cpu_count() or 1
-    if num_workers == 1 or len(items) < 2:
-        yield from map(fn, items)
-        return
-    # spawn, not fork: the parent may have started threads (JAX, TFDS) that fork would copy
-    # mid-lock.
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(num_workers, mp_context=context) as pool:
-        yield from pool.map(fn, items, chunksize=8)
 
 
 # --- D2L's pokemon.zip -------------------------------------------------------------------
@@ -128,7 +107,7 @@ def read_d2l_zip(
     class_names = sorted({cls for cls, _ in members})
     class_index = {cls: i for i, cls in enumerate(class_names)}
     try:
-        pngs = list(_parallel_map(_d2l_png, files, num_workers))
+        pngs = list(fetch.parallel_map(_d2l_png, files, num_workers))
     except OSError as e:  # PIL.UnidentifiedImageError is an OSError.
         raise ValueError(f"{path}: an image could not be decoded: {e}") from e
     return pngs, [class_index[cls] for cls, _ in members], class_names
@@ -239,7 +218,7 @@ def read_sprites(path: str, num_workers: int | None = None) -> list[bytes]:
     gifs = read_sprite_gifs(path)
     seen, pngs = set(), []
     try:
-        for gif_images in _parallel_map(_distinct_gif_pngs, gifs, num_workers):
+        for gif_images in fetch.parallel_map(_distinct_gif_pngs, gifs, num_workers):
             for digest, png in gif_images:
                 if digest not in seen:
                     seen.add(digest)

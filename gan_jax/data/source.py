@@ -5,6 +5,12 @@ Preparing is a separate, explicit step (`python -m gan_jax.data.prepare NAME`), 
 never downloads: a dataset that is not prepared raises `DatasetNotPreparedError` at once.
 (An offline TFDS download attempt retries for minutes instead of failing.)
 
+A name is looked up in this order: the project's own datasets (`VARIANTS`); a folder of
+images the user prepared under that name (`prepare image_folder --name=NAME`); any other
+TFDS dataset prepared in the data dir in array_record format (`fashion_mnist`,
+`cifar10`, `NAME/CONFIG`), whose newest prepared version is read, taking the feature
+'image' and, if there is one, the class label 'label'.
+
 Reading a split through `tfds.data_source` decodes one PNG per record, about 7 s for MNIST's
 60,000 on one core, so the first `load` also writes the decoded arrays to a `.npz` beside
 the TFDS files, and later loads read that in well under a second without importing TFDS.
@@ -14,6 +20,7 @@ A machine without TFDS can therefore train from a copied data dir whose caches w
 import hashlib
 import json
 import os
+import re
 from typing import NamedTuple
 
 import numpy as np
@@ -30,8 +37,19 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "pokemon": ("pokemon/d2l/1.0.0", "pokemon/sprites/1.0.0"),
     "quickdraw_camel": ("quickdraw_camel/1.0.0",),
 }
+# Where `prepare image_folder --name=NAME` writes: `<data_dir>/image_folder/NAME/<version>`.
+# A directory of its own, so that a user's name never overwrites a TFDS dataset's files.
+IMAGE_FOLDER_DIR = "image_folder"
 # What TFDS's `is_prepared()` looks for in a variant directory.
 _METADATA_FILES = ("dataset_info.json", "features.json")
+# A TFDS version directory, `1.0.0`; TFDS's own `incomplete.*` work directories are not.
+_VERSION_PATTERN = re.compile(r"\d+\.\d+\.\d+")
+# A dataset name or `dataset/config`; no path tricks (`..`, absolute paths).
+_NAME_PATTERN = re.compile(r"\w[\w.+-]*(/\w[\w.+-]*)?")
+# Directories of a data dir that hold no datasets.
+_NOT_DATASETS = ("downloads",)
+# How many prepared datasets an unknown name's error lists.
+_LISTED_NAMES = 8
 # Prefix of the decoded-array caches written into a variant directory.
 _CACHE_PREFIX = "gan_jax_arrays"
 # How many records `tfds` decodes per call while filling a cache.
@@ -54,9 +72,83 @@ class DatasetNotPreparedError(UserError, RuntimeError):
     """The dataset has not been prepared in the data dir; the message names the command."""
 
 
+class UnknownDatasetError(DatasetNotPreparedError, ValueError):
+    """Nothing of this name is prepared, and it is none of the project's own datasets.
+
+    Also a ValueError: for all `load` can tell, the name may be a typo.
+    """
+
+
 def default_data_dir() -> str:
     """TFDS's default data dir: `$TFDS_DATA_DIR`, else `~/tensorflow_datasets`."""
     return os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")
+
+
+def _data_root(data_dir: str | None) -> str:
+    return os.path.abspath(os.path.expanduser(data_dir or default_data_dir()))
+
+
+def _is_prepared(path: str) -> bool:
+    return all(os.path.exists(os.path.join(path, f)) for f in _METADATA_FILES)
+
+
+def _subdirs(path: str) -> list[str]:
+    try:
+        return sorted(e for e in os.listdir(path) if os.path.isdir(os.path.join(path, e)))
+    except OSError:  # missing, or not a directory
+        return []
+
+
+def _newest_version_dir(path: str) -> str | None:
+    """The prepared `path/<version>` with the highest version, or None."""
+    versions = [
+        v
+        for v in _subdirs(path)
+        if _VERSION_PATTERN.fullmatch(v) and _is_prepared(os.path.join(path, v))
+    ]
+    if not versions:
+        return None
+    return os.path.join(path, max(versions, key=lambda v: tuple(map(int, v.split(".")))))
+
+
+def _tfds_dir(root: str, name: str) -> str | None:
+    """The newest prepared version of a TFDS dataset: `name/<version>` or `name/<config>/...`.
+
+    Raises:
+      ValueError: if `name` has no config and several of its configs are prepared.
+    """
+    path = os.path.join(root, name)
+    found = _newest_version_dir(path)
+    if found or "/" in name:
+        return found
+    configs = {c: d for c in _subdirs(path) if (d := _newest_version_dir(os.path.join(path, c)))}
+    if len(configs) > 1:
+        raise ValueError(
+            f"dataset {name!r} has several prepared configs in {root}: name one, "
+            f"e.g. {name}/{next(iter(configs))} (configs: {', '.join(configs)})"
+        )
+    return next(iter(configs.values()), None)
+
+
+def prepared_datasets(data_dir: str | None = None) -> list[str]:
+    """The names `load` finds prepared in a data dir, sorted.
+
+    Args:
+      data_dir: TFDS data dir; None for `default_data_dir()`.
+
+    Returns:
+      Names such as 'mnist', 'pokemon/sprites', a prepared image folder's name, 'cifar10'.
+    """
+    root, names = _data_root(data_dir), set()
+    for dataset in _subdirs(root):
+        if dataset in _NOT_DATASETS:
+            continue
+        if _newest_version_dir(os.path.join(root, dataset)):
+            names.add(dataset)
+        for config in _subdirs(os.path.join(root, dataset)):
+            if _newest_version_dir(os.path.join(root, dataset, config)):
+                names.add(config if dataset == IMAGE_FOLDER_DIR else f"{dataset}/{config}")
+    return sorted(names)
 
 
 def _variants(name: str) -> tuple[str, ...]:
@@ -71,23 +163,35 @@ def _variants(name: str) -> tuple[str, ...]:
 
 
 def prepared_variant_dir(name: str, data_dir: str | None = None) -> str | None:
-    """The first prepared variant directory of `name`, or None.
+    """The directory `load(name)` reads, or None if nothing of that name is prepared.
 
     Prepared means what TFDS's `builder.is_prepared()` checks: both metadata files exist.
+    The project's datasets take the first prepared of their `VARIANTS`; any other name is
+    an image folder's, else a TFDS dataset's newest prepared version.
 
     Args:
-      name: 'mnist', 'pokemon', 'pokemon/sprites', ...
+      name: 'mnist', 'pokemon', 'pokemon/sprites', an image folder's name, 'cifar10',
+        'dataset/config'...
       data_dir: TFDS data dir; None for `default_data_dir()`.
 
     Returns:
       The absolute path of e.g. `<data_dir>/mnist/3.0.1`, or None if none is prepared.
+
+    Raises:
+      ValueError: for a name that cannot be a dataset's, an unknown config of one of the
+        project's datasets, or a TFDS name with several prepared configs.
     """
-    root = os.path.abspath(os.path.expanduser(data_dir or default_data_dir()))
-    for variant in _variants(name):
-        path = os.path.join(root, variant)
-        if all(os.path.exists(os.path.join(path, f)) for f in _METADATA_FILES):
-            return path
-    return None
+    root = _data_root(data_dir)
+    if name.split("/")[0] in VARIANTS:
+        paths = (os.path.join(root, variant) for variant in _variants(name))
+        return next((path for path in paths if _is_prepared(path)), None)
+    if not _NAME_PATTERN.fullmatch(name):
+        raise ValueError(f"{name!r} is not a dataset name (expected NAME or NAME/CONFIG)")
+    if "/" not in name:
+        found = _newest_version_dir(os.path.join(root, IMAGE_FOLDER_DIR, name))
+        if found:
+            return found
+    return _tfds_dir(root, name)
 
 
 def _fingerprint(variant_dir: str) -> str:
@@ -129,19 +233,68 @@ def _write_cache(path: str, data: ArrayData, fingerprint: str) -> None:
 
 
 def _read_records(variant_dir: str, split: str) -> ArrayData:
-    """Decodes every record of a split with TFDS, in record order."""
+    """Decodes every record of a split with TFDS, in record order.
+
+    Raises:
+      ValueError: for a dataset without a fixed-size uint8 'image' feature, or an empty split.
+    """
     import tensorflow_datasets as tfds  # Here, not at the top: cached loads skip TFDS.
 
     # Reads the files as written, without the builder class that wrote them.
-    records = tfds.builder_from_directory(variant_dir).as_data_source(split=split)
+    builder = tfds.builder_from_directory(variant_dir)
+    features = builder.info.features
+    if "image" not in features:
+        raise ValueError(f"{variant_dir} has no 'image' feature (it has {sorted(features.keys())})")
+    # Only a class label is a label; another dataset's 'label' may be text or a box.
+    with_labels = "label" in features and isinstance(features["label"], tfds.features.ClassLabel)
+    records = builder.as_data_source(split=split)
     images, labels = [], []
     for start in range(0, len(records), _READ_CHUNK):
         chunk = records.__getitems__(range(start, min(start + _READ_CHUNK, len(records))))
         images.extend(r["image"] for r in chunk)
-        labels.extend(r["label"] for r in chunk if "label" in r)
+        labels.extend(r["label"] for r in chunk if with_labels)
     return ArrayData(
-        np.stack(images).astype(np.uint8, copy=False),
-        np.asarray(labels, dtype=np.int32) if labels else None,
+        _stack_images(images, f"{variant_dir} ({split})"),
+        np.asarray(labels, dtype=np.int32) if with_labels else None,
+    )
+
+
+def _stack_images(images: list[np.ndarray], where: str) -> np.ndarray:
+    """One uint8 (N, H, W, C) array, or a ValueError saying why the images do not make one."""
+    if not images:
+        raise ValueError(f"{where} holds no examples")
+    shapes = sorted({image.shape for image in images})
+    if len(shapes) > 1:
+        raise ValueError(
+            f"{where}: images differ in size ({shapes[0]}, {shapes[-1]}, ...); save them to a "
+            "folder and prepare it with python -m gan_jax.data.prepare image_folder"
+        )
+    stacked = np.stack(images)
+    if stacked.dtype != np.uint8 or stacked.ndim != 4:
+        raise ValueError(f"{where}: images are {stacked.dtype} {shapes[0]}, not uint8 (H, W, C)")
+    return stacked
+
+
+def _not_prepared(name: str, root: str) -> DatasetNotPreparedError:
+    """The one-line error for a name with nothing prepared, naming the command to run."""
+    data_dir_flag = "" if root == os.path.abspath(default_data_dir()) else f" --data_dir={root}"
+    dataset, _, config = name.partition("/")
+    if dataset in VARIANTS:
+        command = f"python -m gan_jax.data.prepare {dataset}"
+        if config:
+            command += f" --source={config}"
+        return DatasetNotPreparedError(
+            f"dataset {name!r} is not prepared in {root}: run {command}{data_dir_flag}"
+        )
+    prepared = prepared_datasets(root)
+    listed = ", ".join(prepared[:_LISTED_NAMES]) + (
+        ", ..." if len(prepared) > _LISTED_NAMES else ""
+    )
+    return UnknownDatasetError(
+        f"unknown dataset {name!r}: nothing of that name is prepared in {root} "
+        f"(prepared: {listed or 'none'}); for a folder of images run python -m "
+        f"gan_jax.data.prepare image_folder --path=DIR --name={dataset}{data_dir_flag}, "
+        "for a TFDS dataset prepare it there with file_format='array_record'"
     )
 
 
@@ -154,6 +307,8 @@ def load(name: str, split: str = "train", data_dir: str | None = None) -> ArrayD
     Args:
       name: 'mnist', 'pokemon' or 'quickdraw_camel'. 'pokemon' takes D2L's set if it is
         prepared, else the npm sprite set; 'pokemon/d2l' or 'pokemon/sprites' picks one.
+        Or the name of an image folder prepared with `prepare image_folder`, or of any
+        TFDS image dataset prepared in array_record format ('cifar10', 'NAME/CONFIG').
       split: 'train' or 'test' (MNIST); the other datasets have only 'train'.
       data_dir: TFDS data dir; None means `$TFDS_DATA_DIR` or `~/tensorflow_datasets`.
 
@@ -162,28 +317,29 @@ def load(name: str, split: str = "train", data_dir: str | None = None) -> ArrayD
 
     Raises:
       DatasetNotPreparedError: if no variant of the dataset is prepared in `data_dir` (or it
-        is in TFDS's default tfrecord format, unreadable without TensorFlow).
-      ValueError: for an unknown dataset or split.
+        is in TFDS's default tfrecord format, unreadable without TensorFlow);
+        `UnknownDatasetError`, also a ValueError, for a name with nothing prepared that is
+        none of the project's datasets.
+      ValueError: for an unknown config or split, or a dataset whose images are not
+        fixed-size uint8 'image' features.
     """
     variant_dir = prepared_variant_dir(name, data_dir)
     if variant_dir is None:
-        root = os.path.abspath(os.path.expanduser(data_dir or default_data_dir()))
-        dataset, _, config = name.partition("/")
-        command = f"python -m gan_jax.data.prepare {dataset}"
-        if config:
-            command += f" --source={config}"
-        if root != os.path.abspath(default_data_dir()):
-            command += f" --data_dir={root}"
-        raise DatasetNotPreparedError(f"dataset {name!r} is not prepared in {root}: run {command}")
+        raise _not_prepared(name, _data_root(data_dir))
     with open(os.path.join(variant_dir, "dataset_info.json")) as f:
         info = json.load(f)
     # TFDS itself writes tfrecord by default (e.g. `tfds.load` where TensorFlow is installed),
     # which random access without TensorFlow cannot read.
     file_format = info.get("fileFormat", "tfrecord")
     if file_format != "array_record":
+        how = (
+            "python -m gan_jax.data.prepare"
+            if name.split("/")[0] in VARIANTS
+            else f"tfds build {name} --file_format=array_record"
+        )
         raise DatasetNotPreparedError(
             f"{variant_dir} holds {file_format} files, which need TensorFlow: prepare {name!r} "
-            "in another data dir with python -m gan_jax.data.prepare"
+            f"in another data dir with {how}"
         )
     splits = [s["name"] for s in info.get("splits", [])]
     if split not in splits:
