@@ -18,6 +18,7 @@ clean up or delete anything, so they can run beside a training process.
 """
 
 import base64
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -65,6 +66,17 @@ def checkpoint_dir(workdir: str) -> str:
 def damaged_dir(workdir: str) -> str:
     """Where a writer moves the steps that failed verification."""
     return os.path.join(os.path.abspath(workdir), "checkpoints_damaged")
+
+
+def _stored_fields(state: GANState) -> dict[str, Any]:
+    """The state's fields as Orbax stores them: by name, leaving out those that are None.
+
+    An optional part of the state that a run does not use (G's moving average) is None;
+    leaving it out keeps the stored tree of such runs what it was before the part existed,
+    so their older checkpoints restore.
+    """
+    fields = (field.name for field in dataclasses.fields(state))
+    return {name: getattr(state, name) for name in fields if getattr(state, name) is not None}
 
 
 def state_digest(state: Any) -> str:
@@ -193,7 +205,7 @@ class Checkpoints:
         return self._manager.save(
             step,
             args=ocp.args.Composite(
-                state=ocp.args.StandardSave(state),
+                state=ocp.args.StandardSave(_stored_fields(state)),
                 config=ocp.args.JsonSave(config_dict),
                 manifest=ocp.args.JsonSave(manifest),
             ),
@@ -216,10 +228,9 @@ class Checkpoints:
         try:
             gan = gan_for(config)
             abstract = jax.eval_shape(lambda: create_state(gan, 0))
-            restored = self._manager.restore(
-                step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
-            )
-            state = restored["state"]
+            target = ocp.args.StandardRestore(_stored_fields(abstract))
+            restored = self._manager.restore(step, args=ocp.args.Composite(state=target))
+            state = abstract.replace(**restored["state"])
         except UserError:
             raise
         except Exception as error:  # Orbax/TensorStore raise many types for bad files.

@@ -1,5 +1,6 @@
 """Orbax checkpoints: round trip, keep-last-k, step selection, fallback past a corrupt step."""
 
+import dataclasses
 import os
 import shutil
 
@@ -10,6 +11,9 @@ from testing_configs import gaussian_config
 
 from gan_jax.checkpoint import Checkpoints, NoCheckpointError, restore_gan
 from gan_jax.state import build_gan, create_state
+from gan_jax.train import train_and_evaluate
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
 
 
 def test_round_trip_restores_params_optimizer_state_step_and_key(tmp_path):
@@ -76,3 +80,17 @@ def test_a_step_pruned_while_a_reader_lists_them_is_listed_again(tmp_path, monke
     _, state, step = restore_gan(str(tmp_path))
     assert step == 10 and len(calls) == 2
     assert_states_equal(state, create_state(gan, 0))
+
+
+def test_a_checkpoint_from_before_the_optional_state_parts_restores_and_resumes(tmp_path):
+    # Written by gan_jax at 64a3195, before G's moving average was a field of the state:
+    # two steps of the 2-D Gaussian GAN on 16 points (batch 8), checkpointed at step 2.
+    workdir = str(tmp_path / "run")
+    shutil.copytree(os.path.join(DATA, "gaussian_run_before_options"), workdir)
+    gan, state, step = restore_gan(workdir)  # verified against the stored digest
+    assert step == 2 and int(state.step) == 2 and state.generator_ema is None
+    # Training on from it resumes (a damaged-looking step would be moved aside instead).
+    config = dataclasses.replace(gan.config, num_epochs=2)
+    resumed = train_and_evaluate(config, workdir)
+    assert int(resumed.step) == 4
+    assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["2", "4"]
