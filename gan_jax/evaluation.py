@@ -23,14 +23,22 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import logging
 
 from gan_jax import viz
 from gan_jax.config import Config
 from gan_jax.data import gaussian, source
 from gan_jax.data.pipeline import load_training_data, scale, unscale
-from gan_jax.metrics import class_coverage, frechet, inception_score
+from gan_jax.metrics import class_coverage, frechet, inception_score, mnist_classifier
 from gan_jax.metrics.gaussian import wasserstein2_gaussian
-from gan_jax.metrics.mnist_classifier import NUM_CLASSES, classifier_outputs, load_classifier
+from gan_jax.metrics.mnist_classifier import (
+    NUM_CLASSES,
+    NoClassifierError,
+    classifier_outputs,
+    default_classifier_dir,
+    has_classifier,
+    load_classifier,
+)
 from gan_jax.metrics.nearest_neighbour import nearest_neighbours_l1
 from gan_jax.sampling import balanced_labels, generated_batches
 from gan_jax.state import GAN, GANState
@@ -186,11 +194,38 @@ class Evaluator:
     def _mnist_reference(self) -> tuple[Any, tuple[np.ndarray, np.ndarray]]:
         """The classifier and the feature statistics of MNIST's test split (computed once)."""
         if self._reference is None:
-            params, _ = load_classifier(self.classifier_dir)
-            test = source.load("mnist", "test", self.data_dir).images
-            features, _ = classifier_outputs(params, test)
+            test = source.load("mnist", "test", self.data_dir)
+            params = self._classifier(test)
+            features, _ = classifier_outputs(params, test.images)
             self._reference = params, frechet.feature_statistics(features)
         return self._reference
+
+    def _classifier(self, test: source.ArrayData) -> Any:
+        """The MNIST classifier's parameters; trained first (once) if the default place
+        holds none. A directory the user named must hold one: no 7-minute surprise there."""
+        try:
+            return load_classifier(self.classifier_dir)[0]
+        except NoClassifierError:
+            if self.classifier_dir is not None or has_classifier(default_classifier_dir()):
+                raise  # named by the user, or one of another architecture: say so
+        directory = default_classifier_dir()
+        settings = mnist_classifier.DEFAULT_TRAINING
+        logging.warning(
+            "no MNIST classifier yet: training one for the scores (%d epochs, about 4-7 "
+            "minutes on 2 CPU cores, once); it is kept in %s",
+            settings.num_epochs,
+            directory,
+        )
+        train = source.load("mnist", "train", self.data_dir)
+        params, info = mnist_classifier.train_and_save(
+            directory, (train.images, train.labels), (test.images, test.labels), settings
+        )
+        logging.warning(
+            "MNIST classifier trained: test accuracy %.4f; kept in %s",
+            info["test_accuracy"],
+            directory,
+        )
+        return params
 
     def image_batches(
         self, gan: GAN, state: GANState, num_samples: int

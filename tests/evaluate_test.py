@@ -13,6 +13,9 @@ from once import built_once, shared_path
 from PIL import Image
 from testing_configs import gaussian_config
 
+from experiments import mlp_gan_mnist
+from gan_jax.evaluation import Evaluator
+from gan_jax.metrics import mnist_classifier
 from gan_jax.metrics.gaussian import wasserstein2_gaussian
 from gan_jax.train import train_and_evaluate
 
@@ -223,3 +226,27 @@ def test_scores_are_printed_when_the_json_cannot_be_written(gaussian_workdir, tm
     assert summary.startswith("gaussian_2d step 150: w2 ")
     printed = json.loads(full)
     assert printed["num_samples"] == 10_000 and np.array(printed["cov"]).shape == (2, 2)
+
+
+def test_scoring_mnist_without_a_classifier_trains_one_first(
+    mnist_data_dir, tmp_path, monkeypatch, caplog
+):
+    # An empty cache: the default place holds no classifier. A short training stands in
+    # for the 8-epoch default (the same code path, fewer epochs and examples).
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(
+        mnist_classifier,
+        "DEFAULT_TRAINING",
+        mnist_classifier.TrainingSettings(num_epochs=1, num_examples=4000),
+    )
+    config = mlp_gan_mnist.config(data_dir=mnist_data_dir)
+    Evaluator(config, data_dir=mnist_data_dir)
+    directory = mnist_classifier.default_classifier_dir()
+    assert directory.startswith(str(tmp_path))
+    _, info = mnist_classifier.load_classifier(directory)
+    assert info["num_examples"] == 4000 and info["test_accuracy"] > 0.8  # chance: 0.1
+    assert "training one for the scores" in caplog.text
+    # Found, not trained again.
+    caplog.clear()
+    Evaluator(config, data_dir=mnist_data_dir)
+    assert "training one" not in caplog.text

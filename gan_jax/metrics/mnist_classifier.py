@@ -9,13 +9,15 @@ network sees digits as out-of-distribution blobs). This is a small, deterministi
     -> Dense 10                   (the logits: `inception_score` and `class_coverage`)
 
 It has no dropout or BatchNorm, so one set of parameters is the whole model and inference
-has no mode. Train it once with `python -m gan_jax.metrics.train_classifier`, which saves to
-`default_classifier_dir()`; `load_classifier` reads it back with no flags.
+has no mode. `python -m gan_jax.metrics.train_classifier` trains it and saves it to
+`default_classifier_dir()`, where `load_classifier` reads it back with no flags; scoring an
+MNIST run with no classifier there yet trains one first (`gan_jax.evaluation`).
 
 Inputs are NHWC MNIST-shaped images, either uint8 in [0, 255] (the stored data) or float in
 [0, 1] (a generator's output mapped there, e.g. `(tanh_output + 1) / 2`).
 """
 
+import dataclasses
 import functools
 import json
 import os
@@ -29,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpy.typing as npt
 import optax
+import tqdm
 from absl import logging
 
 from gan_jax.checkpoint import restore_pytree, save_pytree
@@ -50,6 +53,22 @@ _INFO_FILE = "info.json"
 
 class NoClassifierError(UserError, FileNotFoundError):
     """Raised when a directory holds no (usable) trained classifier."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingSettings:
+    """How the classifier is trained: the command's defaults, and what `evaluate` uses
+    when it trains one on first use (99.36% test accuracy with seed 0)."""
+
+    seed: int = 0
+    num_epochs: int = 8
+    batch_size: int = 128
+    learning_rate: float = 2e-3
+    max_shift: int = 1  # random translation in pixels (0: none)
+    num_examples: int | None = None  # train on the first N examples only (None: all)
+
+
+DEFAULT_TRAINING = TrainingSettings()
 
 
 _CONV_DIMENSIONS = ("NHWC", "HWIO", "NHWC")
@@ -282,10 +301,13 @@ def train_classifier(
         functools.partial(_train_epoch, tx=tx, batch_size=batch_size, max_shift=max_shift),
         donate_argnums=0,
     )
+    # One tick an epoch (each is one dispatch), shown only on a terminal.
+    progress = tqdm.tqdm(total=num_epochs, unit="epoch", desc="MNIST classifier", disable=None)
     for epoch in range(num_epochs):
         start = time.monotonic()
         state, metrics = run_epoch(state, images, labels, jax.random.fold_in(shuffle_key, epoch))
         metrics = jax.device_get(metrics)
+        progress.update()
         logging.info(
             "epoch %d/%d: loss %.4f, train accuracy %.4f (%.1f s)",
             epoch + 1,
@@ -294,7 +316,54 @@ def train_classifier(
             metrics["accuracy"],
             time.monotonic() - start,
         )
+    progress.close()
     return state[0]
+
+
+def train_and_save(
+    directory: str,
+    train: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    settings: TrainingSettings = DEFAULT_TRAINING,
+    min_accuracy: float = 0.0,
+) -> tuple[Any, dict[str, Any]]:
+    """Trains the classifier on `train` (images, labels), scores it on `test`, saves it.
+
+    Raises:
+      UserError: if the test accuracy is below `min_accuracy` (nothing is saved).
+
+    Returns:
+      (params, the info saved beside them).
+    """
+    images, labels = train
+    if settings.num_examples:
+        images, labels = images[: settings.num_examples], labels[: settings.num_examples]
+    start = time.monotonic()
+    params = train_classifier(
+        images,
+        labels,
+        seed=settings.seed,
+        num_epochs=settings.num_epochs,
+        batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate,
+        max_shift=settings.max_shift,
+    )
+    train_seconds = time.monotonic() - start
+    test_accuracy = accuracy(params, *test)
+    logging.info("test accuracy %.4f after %.0f s of training", test_accuracy, train_seconds)
+    if test_accuracy < min_accuracy:
+        raise UserError(
+            f"test accuracy {test_accuracy:.4f} is below --min_accuracy={min_accuracy}; "
+            "not saved (train longer or lower --min_accuracy)"
+        )
+    info = {
+        "test_accuracy": test_accuracy,
+        "train_accuracy": accuracy(params, images, labels),
+        **dataclasses.asdict(settings),
+        "train_seconds": round(train_seconds, 1),
+    }
+    save_classifier(directory, params, info)
+    return params, info
 
 
 # ---------------------------------------------------------------------------------------
@@ -385,6 +454,11 @@ def save_classifier(directory: str, params: Any, info: Mapping[str, Any]) -> Non
         json.dump({**info, "architecture": ARCHITECTURE}, f, indent=2, sort_keys=True)
         f.write("\n")
     os.replace(tmp, info_path)
+
+
+def has_classifier(directory: str) -> bool:
+    """Whether `directory` holds a saved classifier (of any architecture)."""
+    return os.path.isfile(os.path.join(os.path.expanduser(directory), _INFO_FILE))
 
 
 def load_classifier(directory: str | None = None) -> tuple[Any, dict[str, Any]]:

@@ -8,28 +8,36 @@ images and saves it (Orbax parameters plus `info.json`) to `--out_dir`, by defau
 where `load_classifier()` looks. Training is deterministic given `--seed`.
 """
 
-import time
-
-from absl import flags, logging
+from absl import flags
 
 from gan_jax import command
 from gan_jax.data import source
-from gan_jax.errors import UserError
 from gan_jax.metrics import mnist_classifier
 from gan_jax.settings import NON_NEGATIVE, POSITIVE
 
+_DEFAULTS = mnist_classifier.DEFAULT_TRAINING
 _DATA_DIR = command.define_data_dir()
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of initialisation, augmentation and data order.")
-_NUM_EPOCHS = flags.DEFINE_integer("num_epochs", 8, "Training epochs.", lower_bound=1)
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 128, "Examples per step.", lower_bound=1)
+_SEED = flags.DEFINE_integer(
+    "seed", _DEFAULTS.seed, "Seed of initialisation, augmentation and data order."
+)
+_NUM_EPOCHS = flags.DEFINE_integer(
+    "num_epochs", _DEFAULTS.num_epochs, "Training epochs.", lower_bound=1
+)
+_BATCH_SIZE = flags.DEFINE_integer(
+    "batch_size", _DEFAULTS.batch_size, "Examples per step.", lower_bound=1
+)
 _NUM_EXAMPLES = flags.DEFINE_integer(
     "num_examples", None, "Train on the first N examples only (default: all).", lower_bound=1
 )
 _OUT_DIR = flags.DEFINE_string(
     "out_dir", None, "Where to save the classifier (default: ~/.cache/gan_jax/mnist_classifier)."
 )
-_LEARNING_RATE = flags.DEFINE_float("learning_rate", 2e-3, "Adam's peak (cosine-decayed) rate.")
-_MAX_SHIFT = flags.DEFINE_integer("max_shift", 1, "Random translation in pixels (0: none).")
+_LEARNING_RATE = flags.DEFINE_float(
+    "learning_rate", _DEFAULTS.learning_rate, "Adam's peak (cosine-decayed) rate."
+)
+_MAX_SHIFT = flags.DEFINE_integer(
+    "max_shift", _DEFAULTS.max_shift, "Random translation in pixels (0: none)."
+)
 _MIN_ACCURACY = flags.DEFINE_float(
     "min_accuracy", 0.99, "Refuse to save a classifier below this test accuracy."
 )
@@ -41,46 +49,24 @@ def main(argv) -> None:
     del argv
     data_dir = _DATA_DIR.value
     train = source.load("mnist", "train", data_dir)
-    if _NUM_EXAMPLES.value:
-        train = train._replace(
-            images=train.images[: _NUM_EXAMPLES.value],
-            labels=train.labels[: _NUM_EXAMPLES.value],
-        )
     test = source.load("mnist", "test", data_dir)
-    start = time.monotonic()
-    params = mnist_classifier.train_classifier(
-        train.images,
-        train.labels,
+    settings = mnist_classifier.TrainingSettings(
         seed=_SEED.value,
         num_epochs=_NUM_EPOCHS.value,
         batch_size=_BATCH_SIZE.value,
         learning_rate=_LEARNING_RATE.value,
         max_shift=_MAX_SHIFT.value,
+        num_examples=_NUM_EXAMPLES.value,
     )
-    train_seconds = time.monotonic() - start
-    test_accuracy = mnist_classifier.accuracy(params, test.images, test.labels)
-    logging.info("test accuracy %.4f after %.0f s of training", test_accuracy, train_seconds)
-    if test_accuracy < _MIN_ACCURACY.value:
-        raise UserError(
-            f"test accuracy {test_accuracy:.4f} is below --min_accuracy={_MIN_ACCURACY.value}; "
-            "not saved (train longer or lower --min_accuracy)"
-        )
     out_dir = _OUT_DIR.value or mnist_classifier.default_classifier_dir()
-    mnist_classifier.save_classifier(
+    _, info = mnist_classifier.train_and_save(
         out_dir,
-        params,
-        {
-            "test_accuracy": test_accuracy,
-            "train_accuracy": mnist_classifier.accuracy(params, train.images, train.labels),
-            "seed": _SEED.value,
-            "num_epochs": _NUM_EPOCHS.value,
-            "batch_size": _BATCH_SIZE.value,
-            "learning_rate": _LEARNING_RATE.value,
-            "max_shift": _MAX_SHIFT.value,
-            "train_seconds": round(train_seconds, 1),
-        },
+        (train.images, train.labels),
+        (test.images, test.labels),
+        settings,
+        min_accuracy=_MIN_ACCURACY.value,
     )
-    print(f"test accuracy {test_accuracy:.4f}; saved to {out_dir}")
+    print(f"test accuracy {info['test_accuracy']:.4f}; saved to {out_dir}")
 
 
 if __name__ == "__main__":
