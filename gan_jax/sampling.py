@@ -7,7 +7,10 @@ fixed-size batches (one compilation, memory independent of the count), and the
 picture: an image grid, or a scatter plot for 2-D points.
 """
 
+import contextlib
 import math
+import os
+import zipfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,7 +22,7 @@ from gan_jax import viz
 from gan_jax.config import Config
 from gan_jax.data.pipeline import unscale
 from gan_jax.errors import UserError
-from gan_jax.state import GAN, GANState, sample_latents
+from gan_jax.state import GAN, GANState, example_shape, sample_latents
 
 # Samples per generator (and scoring) call: bounds memory whatever the sample count.
 GENERATION_BATCH = 5000
@@ -211,40 +214,76 @@ def generate_samples(
     )
 
 
-def write_points(
+def write_arrays(
     gan: GAN,
     state: GANState,
     batches: Iterator[tuple[jax.Array, jax.Array | None]],
-    shape: tuple[int, int],
+    total: int,
     num_rows: int,
     path: str,
 ) -> np.ndarray:
-    """Generates 2-D points batch by batch straight into the .npy file at `path`.
+    """Generates batch by batch straight into `.npy` or `.npz` files, never all in memory.
+
+    The arrays are G's float32 outputs as they are (the data's model range, e.g. [-1, 1]).
+    A `.npy` path gets the samples, plus `<stem>_labels.npy` with the requested classes for a
+    conditional GAN; a `.npz` path gets both as its arrays 'samples' and 'labels'.
 
     Args:
       gan, state: the generator.
       batches: from `input_batches`.
-      shape: (points, dimensions) in all.
+      total: examples in all.
       num_rows: generator batch (see `rows_per_call`).
-      path: the .npy file.
+      path: the .npy or .npz file.
 
     Returns:
-      Every k-th point, at most `MAX_SCATTER_POINTS` of them, for the scatter plot.
+      Every k-th example, at most `MAX_SCATTER_POINTS` of them (for a scatter plot).
     """
-    stride = -(-shape[0] // MAX_SCATTER_POINTS)
+    stem, suffix = os.path.splitext(path)
+    if suffix not in (".npy", ".npz"):
+        raise ValueError(f"expected a .npy or .npz path, got {path!r}")
+    conditional = bool(gan.config.num_classes)
+    if suffix == ".npy":
+        samples_path, labels_path = path, f"{stem}_labels.npy"
+    else:  # streamed into .npy files beside it, then stored (not compressed) in the zip
+        samples_path, labels_path = f"{stem}.samples.tmp.npy", f"{stem}.labels.tmp.npy"
+    stride = -(-total // MAX_SCATTER_POINTS)
     shown, start = [], 0
-    header = {"descr": "<f4", "fortran_order": False, "shape": shape}
-    # Appending to a plain file, unlike a memory map, keeps no page of it in this process.
-    with open(path, "wb") as f:
-        np.lib.format.write_array_header_1_0(f, header)
+    shape = (total, *example_shape(gan))
+    with contextlib.ExitStack() as files:
+        samples_file = files.enter_context(_npy_writer(samples_path, "<f4", shape))
+        labels_file = (
+            files.enter_context(_npy_writer(labels_path, "<i4", (total,))) if conditional else None
+        )
         for z, labels in batches:
             batch = generate_batch(gan, state, z, labels, num_rows)
-            f.write(np.ascontiguousarray(batch, "<f4").tobytes())
+            samples_file.write(np.ascontiguousarray(batch, "<f4").tobytes())
+            if labels_file is not None:
+                labels_file.write(np.asarray(labels, "<i4").tobytes())
             shown.append(batch[(-start) % stride :: stride].copy())  # not a view: frees batch
             start += len(batch)
-    if start != shape[0]:
-        raise RuntimeError(f"generated {start} points, expected {shape[0]}")
+    if start != total:
+        raise RuntimeError(f"generated {start} examples, expected {total}")
+    if suffix == ".npz":
+        members = {"samples.npy": samples_path} | (
+            {"labels.npy": labels_path} if conditional else {}
+        )
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+            for name, member in members.items():
+                archive.write(member, name)
+                os.remove(member)
     return np.concatenate(shown)
+
+
+@contextlib.contextmanager
+def _npy_writer(path: str, dtype: str, shape: tuple[int, ...]) -> Iterator[Any]:
+    """An open .npy file with its header written, for appending the array's bytes.
+
+    Appending to a plain file, unlike a memory map, keeps no page of it in this process.
+    """
+    with open(path, "wb") as f:
+        header = {"descr": dtype, "fortran_order": False, "shape": shape}
+        np.lib.format.write_array_header_1_0(f, header)
+        yield f
 
 
 def write_samples(

@@ -115,6 +115,25 @@ def test_image_grid(image_workdir, tmp_path):
     assert width > height > 0  # 4 columns, 3 rows
 
 
+@pytest.mark.parametrize("suffix", [".npy", ".npz"])
+def test_arrays_round_trip_any_count(image_workdir, tmp_path, suffix):
+    # More images than a grid holds, in several generator calls.
+    count = MAX_GRID_IMAGES + 1000
+    out = str(tmp_path / f"images{suffix}")
+    result = run_sample(f"--workdir={image_workdir}", f"--num_samples={count}", f"--out={out}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    saved = np.load(out)
+    samples = saved["samples"] if suffix == ".npz" else saved
+    if suffix == ".npz":
+        assert list(saved) == ["samples"]  # an unconditional GAN has no labels
+    assert samples.shape == (count, 28, 28, 1) and samples.dtype == np.float32
+    gan, state, _ = restore_gan(image_workdir)
+    np.testing.assert_allclose(
+        samples, generate_samples(gan, state, count, jax.random.key(0)), rtol=1e-6, atol=1e-7
+    )
+    assert list(tmp_path.iterdir()) == [tmp_path / f"images{suffix}"]  # no leftovers
+
+
 def test_too_large_grid_is_one_line_before_generating(image_workdir, tmp_path):
     out = tmp_path / "grid.png"
     count = MAX_GRID_IMAGES + 1
