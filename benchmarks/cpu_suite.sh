@@ -15,8 +15,8 @@ for setup in mlp_deep mlp cgan; do
 done
 "$peer_python" "$peer_dir/torch_mlp_gan.py" --device cpu
 "$peer_python" "$peer_dir/torch_cgan.py" --device cpu
-# Foster's camel GAN (the peer is in this repository); train_throughput.py has no camel
-# setup yet, so our side of this row is still to add.
+# Foster's camel GAN at batch 64 and 256 (the peer is in this repository), ours then theirs.
 for batch in 64 256; do
+  python benchmarks/train_throughput.py --setup=camel --batch_size=$batch --steps=10
   "$peer_python" benchmarks/peers/torch_camel_gan.py --device cpu --batch $batch
 done
