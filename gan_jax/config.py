@@ -48,9 +48,14 @@ class LossConfig:
     label_smoothing: float = 0.0
     generator_loss: Literal["non_saturating", "minimax"] = "non_saturating"
     # An entry of `gan_jax.losses.OBJECTIVES`; BCE is every document's own.
-    objective: Literal["bce", "least_squares", "hinge", "wgan", "wgan_gp"] = "bce"
+    objective: Literal["bce", "least_squares", "hinge", "wgan", "wgan_gp", "semi_supervised"] = (
+        "bce"
+    )
     clip_value: float = 0.01  # WGAN: D's weights are clipped to [-clip_value, clip_value]
     gp_weight: float = 10.0  # WGAN-GP: the gradient penalty's weight (lambda)
+    # Semi-supervised GAN: D minimises supervised loss + this * unsupervised (GAN) loss;
+    # 0 trains D as a plain classifier on the labelled examples.
+    unsupervised_weight: float = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +73,11 @@ class DataConfig:
     # (a plain loop over a PyTorch Dataset); 'with_replacement': each batch drawn
     # uniformly at random, as Keras examples do with np.random.randint.
     sampling: Literal["epoch", "sequential", "with_replacement"] = "epoch"
+    # Semi-supervised training (`gan_jax.data.pipeline.semi_supervised`): keep the labels
+    # of this many examples, balanced over the classes and chosen with `labelled_seed`;
+    # every example also appears unlabelled (label -1). None: the data set as it is.
+    num_labelled: int | None = None
+    labelled_seed: int = 0
     kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 

@@ -15,6 +15,8 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from gan_jax import losses
+from gan_jax.config import Config
 from gan_jax.data.pipeline import TrainingData, epoch_order, scale
 from gan_jax.state import GAN, GANState
 from gan_jax.steps import Metrics, train_step
@@ -76,12 +78,18 @@ class BatchStream:
         return jax.lax.dynamic_slice_in_dim(order, offset * self.batch_size, self.batch_size), order
 
 
+def takes_labels(config: Config) -> bool:
+    """Whether training reads the real examples' labels: a conditional GAN's networks
+    take them, and an objective may read them (the semi-supervised GAN's)."""
+    return bool(config.num_classes) or losses.uses_real_labels(config.loss)
+
+
 def gather_batch(
     gan: GAN, data: TrainingData, indices: jax.Array
 ) -> tuple[jax.Array, jax.Array | None]:
-    """The scaled real examples at `indices`, and their labels for a conditional GAN."""
+    """The scaled real examples at `indices`, and their labels if training takes them."""
     real = scale(jnp.take(data.examples, indices, axis=0), gan.config.data.scaling)
-    labels = None if data.labels is None or not gan.config.num_classes else data.labels[indices]
+    labels = None if data.labels is None or not takes_labels(gan.config) else data.labels[indices]
     return real, labels
 
 

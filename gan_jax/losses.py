@@ -6,7 +6,10 @@ into D's loss, G's loss and its own diagnostics. The training steps
 least squares) is one more entry in `OBJECTIVES`. Two hooks cover what some
 objectives need beyond D's outputs on the two batches: `penalty` runs D on other
 inputs (WGAN-GP's gradient penalty on interpolates) and `constrain_discriminator`
-edits D's parameters after each update (WGAN's weight clipping).
+edits D's parameters after each update (WGAN's weight clipping). An objective that
+declares `uses_real_labels` also gets the real batch's class labels (the
+semi-supervised GAN's supervised loss); D itself never sees them as an input unless
+the GAN is conditional.
 
 The one entry today is the documents' binary cross-entropy. D's "sigmoid output +
 binary cross-entropy" is written here as binary cross-entropy *with logits*: the
@@ -16,7 +19,7 @@ clips at 1e-7. Everything is computed in float32.
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import jax
 import jax.numpy as jnp
@@ -106,7 +109,11 @@ class Objective:
     Attributes:
       reduction: how per-example losses become one: 'mean' or 'sum'.
       d_loss_weight: a joint D update minimises weight * (real loss + fake loss).
+      uses_real_labels: whether D's loss and diagnostics read the real batch's class
+        labels, so that training gathers them for an unconditional GAN too.
     """
+
+    uses_real_labels: ClassVar[bool] = False
 
     reduction: Reduction = "mean"
     d_loss_weight: float = 1.0
@@ -131,14 +138,18 @@ class Objective:
         raise NotImplementedError
 
     def discriminator_loss(
-        self, real_out: jax.Array, fake_out: jax.Array
+        self, real_out: jax.Array, fake_out: jax.Array, real_labels: jax.Array | None = None
     ) -> tuple[jax.Array, Metrics]:
         """D's loss on a real and a generated batch, for a joint D update.
+
+        `real_labels` (the real batch's class labels, or None) are unused here; an
+        objective with `uses_real_labels` reads them.
 
         Returns:
           weight * (real loss + fake loss), and the unweighted terms as
           {'loss_d_real', 'loss_d_fake'} (reduced as the loss is).
         """
+        del real_labels
         real, fake = self.real_loss(real_out), self.fake_loss(fake_out)
         return self.d_loss_weight * (real + fake), {"loss_d_real": real, "loss_d_fake": fake}
 
@@ -175,9 +186,12 @@ class Objective:
         """D's parameters after each D update (WGAN clips them); unchanged here."""
         return params
 
-    def diagnostics(self, real_out: jax.Array, fake_out: jax.Array) -> Metrics:
-        """Metrics of D's outputs in a D update, logged beside the losses."""
-        del real_out, fake_out
+    def diagnostics(
+        self, real_out: jax.Array, fake_out: jax.Array, real_labels: jax.Array | None = None
+    ) -> Metrics:
+        """Metrics of D's outputs in a D update, logged beside the losses (`real_labels`
+        as in `discriminator_loss`)."""
+        del real_out, fake_out, real_labels
         return {}
 
 
@@ -224,8 +238,11 @@ class BinaryCrossEntropy(Objective):
         """Non-saturating or minimax G loss."""
         return generator_loss(fake_out, kind=self.generator_kind, reduction=self.reduction)
 
-    def diagnostics(self, real_out: jax.Array, fake_out: jax.Array) -> Metrics:
+    def diagnostics(
+        self, real_out: jax.Array, fake_out: jax.Array, real_labels: jax.Array | None = None
+    ) -> Metrics:
         """D's mean probabilities on real and generated data, and its accuracy."""
+        del real_labels
         return {
             "d_real": jnp.mean(jax.nn.sigmoid(real_out)),  # mean D(x) on real data
             "d_fake": jnp.mean(jax.nn.sigmoid(fake_out)),  # mean D(G(z)) before D's update
@@ -251,7 +268,10 @@ class LeastSquares(Objective):
     def generator_loss(self, fake_out: jax.Array) -> jax.Array:
         return reduce(0.5 * jnp.square(fake_out.astype(jnp.float32) - 1), self.reduction)
 
-    def diagnostics(self, real_out: jax.Array, fake_out: jax.Array) -> Metrics:
+    def diagnostics(
+        self, real_out: jax.Array, fake_out: jax.Array, real_labels: jax.Array | None = None
+    ) -> Metrics:
+        del real_labels
         return _raw_means(real_out, fake_out)
 
 
@@ -269,7 +289,10 @@ class Hinge(Objective):
     def generator_loss(self, fake_out: jax.Array) -> jax.Array:
         return reduce(-fake_out.astype(jnp.float32), self.reduction)
 
-    def diagnostics(self, real_out: jax.Array, fake_out: jax.Array) -> Metrics:
+    def diagnostics(
+        self, real_out: jax.Array, fake_out: jax.Array, real_labels: jax.Array | None = None
+    ) -> Metrics:
+        del real_labels
         return _raw_means(real_out, fake_out)
 
 
@@ -301,7 +324,10 @@ class Wasserstein(Objective):
     def constrain_discriminator(self, params: Any) -> Any:
         return jax.tree.map(lambda p: jnp.clip(p, -self.clip_value, self.clip_value), params)
 
-    def diagnostics(self, real_out: jax.Array, fake_out: jax.Array) -> Metrics:
+    def diagnostics(
+        self, real_out: jax.Array, fake_out: jax.Array, real_labels: jax.Array | None = None
+    ) -> Metrics:
+        del real_labels
         means = _raw_means(real_out, fake_out)
         return {**means, "wasserstein": means["d_out_real"] - means["d_out_fake"]}
 
@@ -345,6 +371,125 @@ class WassersteinGradientPenalty(Wasserstein):
         return self.gp_weight * penalty, metrics
 
 
+def _masked_reduce(losses: jax.Array, mask: jax.Array, reduction: Reduction) -> jax.Array:
+    """`reduce` over the rows where `mask` holds (0 when none does)."""
+    total = jnp.sum(jnp.where(mask, losses, 0.0))
+    if reduction == "sum":
+        return total
+    return total / jnp.maximum(jnp.sum(mask), 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class SemiSupervised(Objective):
+    """The semi-supervised GAN (Odena, 2016; Salimans et al., 2016, section 5).
+
+    D outputs K class logits l(x) (shape (B, K)); the fake class K+1 has its logit
+    fixed at 0 (Salimans et al.'s parametrisation), so D's probability that x is real
+    is D(x) = Z/(Z + 1) with Z = sum_k exp(l_k(x)), i.e. D's real/fake logit is
+    logsumexp(l(x)). Real rows with a class label (>= 0) get the supervised loss, the
+    softmax cross-entropy of l(x) with their label; real rows with label -1
+    (`gan_jax.data.pipeline.UNLABELLED`) and generated rows get the unsupervised
+    loss BCE(lse(l(x)), 1) + BCE(lse(l(G(z))), 0). D minimises supervised +
+    unsupervised_weight * unsupervised; G minimises BCE(lse(l(G(z))), 1)
+    (non-saturating) or the minimax -BCE(lse(l(G(z))), 0). Each term is a mean over
+    its own rows.
+
+    With unsupervised_weight 0 the unsupervised term is left out of D's loss, so
+    D's update does not depend on G at all: D trains as a plain classifier of the
+    labelled rows (the no-GAN baseline), on the same data and steps.
+
+    Attributes:
+      unsupervised_weight: the weight of the unsupervised (GAN) part of D's loss.
+      generator_kind: 'non_saturating' or 'minimax' (see `generator_loss`).
+    """
+
+    uses_real_labels: ClassVar[bool] = True
+
+    unsupervised_weight: float = 1.0
+    generator_kind: Literal["non_saturating", "minimax"] = "non_saturating"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.generator_kind not in ("non_saturating", "minimax"):
+            raise ValueError(
+                f"generator loss must be 'non_saturating' or 'minimax', got {self.generator_kind!r}"
+            )
+
+    @classmethod
+    def from_config(cls, config: LossConfig) -> "SemiSupervised":
+        return cls(
+            reduction=config.reduction,
+            d_loss_weight=config.d_loss_weight,
+            unsupervised_weight=config.unsupervised_weight,
+            generator_kind=config.generator_loss,
+        )
+
+    @staticmethod
+    def real_logit(out: jax.Array) -> jax.Array:
+        """D's real/fake logit from its K class logits: logsumexp over the classes."""
+        return jax.nn.logsumexp(out.astype(jnp.float32), axis=-1)
+
+    def supervised_loss(self, real_out: jax.Array, real_labels: jax.Array) -> jax.Array:
+        """Softmax cross-entropy of the labelled rows (label >= 0)."""
+        logits = real_out.astype(jnp.float32)
+        labelled = real_labels >= 0
+        classes = jnp.where(labelled, real_labels, 0)
+        picked = jnp.take_along_axis(logits, classes[:, None], axis=-1)[:, 0]
+        return _masked_reduce(self.real_logit(logits) - picked, labelled, self.reduction)
+
+    def real_loss(self, real_out: jax.Array, real_labels: jax.Array | None = None) -> jax.Array:
+        """BCE(lse, 1) on the unlabelled real rows (all rows without labels)."""
+        losses = binary_cross_entropy_with_logits(self.real_logit(real_out), 1.0)
+        if real_labels is None:
+            return reduce(losses, self.reduction)
+        return _masked_reduce(losses, real_labels < 0, self.reduction)
+
+    def fake_loss(self, fake_out: jax.Array) -> jax.Array:
+        """BCE(lse, 0) on the generated rows."""
+        return discriminator_fake_loss(self.real_logit(fake_out), reduction=self.reduction)
+
+    def discriminator_loss(
+        self, real_out: jax.Array, fake_out: jax.Array, real_labels: jax.Array | None = None
+    ) -> tuple[jax.Array, Metrics]:
+        """weight * (supervised + unsupervised_weight * (real + fake)) and the terms.
+
+        Returns:
+          D's loss, and {'loss_d_supervised', 'loss_d_real', 'loss_d_fake'}.
+        """
+        if real_labels is None:
+            raise ValueError("the semi-supervised objective needs the real batch's labels")
+        supervised = self.supervised_loss(real_out, real_labels)
+        real = self.real_loss(real_out, real_labels)
+        fake = self.fake_loss(fake_out)
+        loss = supervised
+        if self.unsupervised_weight:  # left out at 0, so that nothing of G reaches D
+            loss = loss + self.unsupervised_weight * (real + fake)
+        terms = {"loss_d_supervised": supervised, "loss_d_real": real, "loss_d_fake": fake}
+        return self.d_loss_weight * loss, terms
+
+    def generator_loss(self, fake_out: jax.Array) -> jax.Array:
+        """Non-saturating or minimax G loss on D's real/fake logit."""
+        return generator_loss(
+            self.real_logit(fake_out), kind=self.generator_kind, reduction=self.reduction
+        )
+
+    def diagnostics(
+        self, real_out: jax.Array, fake_out: jax.Array, real_labels: jax.Array | None = None
+    ) -> Metrics:
+        """Mean D(x) on unlabelled real rows and D(G(z)), and the accuracy of the K
+        logits' argmax on the batch's labelled rows (in training mode)."""
+        if real_labels is None:
+            raise ValueError("the semi-supervised objective needs the real batch's labels")
+        labelled = real_labels >= 0
+        correct = jnp.argmax(real_out, axis=-1) == real_labels
+        return {
+            "d_real": _masked_reduce(jax.nn.sigmoid(self.real_logit(real_out)), ~labelled, "mean"),
+            "d_fake": jnp.mean(jax.nn.sigmoid(self.real_logit(fake_out))),
+            "labelled_accuracy": _masked_reduce(correct.astype(jnp.float32), labelled, "mean"),
+            "labelled_fraction": jnp.mean(labelled.astype(jnp.float32)),
+        }
+
+
 # Objectives by name: a new one is one entry here (and its name in `LossConfig`).
 OBJECTIVES: dict[str, type[Objective]] = {
     "bce": BinaryCrossEntropy,
@@ -352,6 +497,7 @@ OBJECTIVES: dict[str, type[Objective]] = {
     "hinge": Hinge,
     "wgan": Wasserstein,
     "wgan_gp": WassersteinGradientPenalty,
+    "semi_supervised": SemiSupervised,
 }
 
 
@@ -365,3 +511,8 @@ def create_objective(name: str, config: LossConfig) -> Objective:
 def from_config(config: LossConfig) -> Objective:
     """The objective that a run's `LossConfig` describes."""
     return create_objective(config.objective, config)
+
+
+def uses_real_labels(config: LossConfig) -> bool:
+    """Whether the objective of `config` reads the real batches' class labels."""
+    return from_config(config).uses_real_labels

@@ -124,7 +124,11 @@ def discriminator_step(
     real_labels: jax.Array | None,
     keys: dict[str, jax.Array],
 ) -> tuple[GANState, Metrics]:
-    """One D update (or two, for `d_update='separate'`) on a real batch and a fake batch."""
+    """One D update (or two, for `d_update='separate'`) on a real batch and a fake batch.
+
+    `real_labels` go into D only for a conditional GAN (`Config.num_classes`); the
+    objective gets them in any case.
+    """
     config = gan.config
     objective = losses.from_config(config.loss)
     batch = real.shape[0]
@@ -136,6 +140,9 @@ def discriminator_step(
     )
     fake = jax.lax.stop_gradient(fake)
     d = state.discriminator
+    # D takes class labels as an input only in a conditional GAN; the objective may read
+    # the real labels either way (the semi-supervised GAN's supervised loss).
+    d_labels = real_labels if config.num_classes else None
 
     def outputs(params, stats, x, labels, key):
         out, stats = _apply(gan.discriminator, params, stats, x, labels, key)
@@ -144,17 +151,15 @@ def discriminator_step(
     if config.d_update == "joint":
 
         def loss_fn(params):
-            real_out, stats = outputs(
-                params, d.batch_stats, real, real_labels, keys["d_real_dropout"]
-            )
+            real_out, stats = outputs(params, d.batch_stats, real, d_labels, keys["d_real_dropout"])
             fake_out, stats = outputs(params, stats, fake, fake_labels, keys["d_fake_dropout"])
-            loss, terms = objective.discriminator_loss(real_out, fake_out)
+            loss, terms = objective.discriminator_loss(real_out, fake_out, real_labels)
 
             def discriminate(x, labels):
                 # The penalty's own D pass leaves the BatchNorm statistics alone.
                 return outputs(params, stats, x, labels, keys["d_penalty_dropout"])[0]
 
-            penalty = objective.penalty(discriminate, real, fake, real_labels, keys["d_penalty"])
+            penalty = objective.penalty(discriminate, real, fake, d_labels, keys["d_penalty"])
             penalty_metrics = {}
             if penalty is not None:
                 penalty_loss, penalty_metrics = penalty
@@ -168,6 +173,8 @@ def discriminator_step(
     elif config.d_update == "separate":
         if type(objective).penalty is not losses.Objective.penalty:
             raise ValueError("an objective with a penalty needs d_update='joint'")
+        if objective.uses_real_labels:
+            raise ValueError("an objective that reads the real labels needs d_update='joint'")
 
         def update_on(d, examples, labels, dropout_key, side_loss):
             """One D update on one side (real or fake) alone, as Keras' train_on_batch."""
@@ -181,7 +188,7 @@ def discriminator_step(
             return d, loss, out, optax.tree.norm(grads)
 
         d, real_loss, real_out, real_norm = update_on(
-            d, real, real_labels, keys["d_real_dropout"], objective.real_loss
+            d, real, d_labels, keys["d_real_dropout"], objective.real_loss
         )
         d, fake_loss, fake_out, fake_norm = update_on(
             d, fake, fake_labels, keys["d_fake_dropout"], objective.fake_loss
@@ -197,7 +204,7 @@ def discriminator_step(
     metrics = {
         "loss_d": _per_example(loss, gan),
         **{name: _per_example(term, gan) for name, term in terms.items()},
-        **objective.diagnostics(real_out, fake_out),
+        **objective.diagnostics(real_out, fake_out, real_labels),
         **penalty_metrics,
         "d_grad_norm": grad_norm,
     }
@@ -278,7 +285,8 @@ def train_step(
       state: the state before the step; its `step` advances by one.
       real: the real examples, already scaled: one batch per D update, as a
         sequence of `d_steps_per_g_step` arrays, or one array when that is 1.
-      real_labels: their class labels in the same form, or None (unconditional).
+      real_labels: their class labels in the same form (a conditional GAN's, or those
+        an objective with `uses_real_labels` reads), or None.
 
     Returns:
       The new state, and the step's metrics; D's are means over its D updates.

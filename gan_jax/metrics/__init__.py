@@ -5,4 +5,5 @@
 * `class_coverage`: predicted-class histograms, covered-class counts and label accuracy.
 * `gaussian`: Gaussian fits and the closed-form 2-Wasserstein distance between Gaussians.
 * `nearest_neighbour`: the L1 nearest-training-image memorisation check.
+* `discriminator_accuracy`: a classifying D's test accuracy (the semi-supervised GAN).
 """
