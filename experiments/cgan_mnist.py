@@ -29,7 +29,7 @@ import sys
 
 from gan_jax import run_experiment
 from gan_jax.config import Config, DataConfig, LossConfig, ModelConfig, OptimizerConfig
-from gan_jax.settings import POSITIVE, RunSettings, setting
+from gan_jax.settings import POSITIVE, RunSettings, dataset_setting, setting
 
 NAME = "cgan_mnist"
 
@@ -48,6 +48,7 @@ class Settings(RunSettings):
     negative_slope: float = setting(0.02, "LeakyReLU slope.")
     latent_dim: int = setting(100, "Latent size; z ~ N(0, 1).", POSITIVE)
     shuffle: bool = setting(False, "Shuffle the images each epoch.")
+    dataset: str = dataset_setting("mnist", "labelled 28x28x1")
 
 
 def config(**overrides) -> Config:
@@ -70,7 +71,7 @@ def config(**overrides) -> Config:
             ),
             discriminator=ModelConfig("mlp", layers),
             data=DataConfig(
-                "mnist",
+                s.dataset,
                 scaling="zero_one",
                 sampling="epoch" if s.shuffle else "sequential",
                 **s.data_fields(),

@@ -26,11 +26,10 @@ DataLoader keeps a last partial batch; we drop it so every step has one shape.
 
 import dataclasses
 import sys
-from typing import Literal
 
 from gan_jax import run_experiment
 from gan_jax.config import Config, DataConfig, LossConfig, ModelConfig, OptimizerConfig
-from gan_jax.settings import POSITIVE, RunSettings, setting
+from gan_jax.settings import POSITIVE, RunSettings, dataset_setting, setting
 
 NAME = "dcgan_pokemon"
 
@@ -49,10 +48,9 @@ class Settings(RunSettings):
     n_G: int = setting(64, "G's base width (its first block has 8 * n_G channels).", POSITIVE)
     n_D: int = setting(64, "D's base width (its last block has 8 * n_D channels).", POSITIVE)
     alpha: float = setting(0.2, "D's LeakyReLU slope.")
-    dataset: Literal["pokemon", "pokemon/d2l", "pokemon/sprites"] = setting(
-        "pokemon",
-        "Which prepared sprite set: D2L's zip if prepared, else the npm sprites; or force one.",
-    )
+    # 'pokemon' is D2L's zip if prepared, else the npm sprites; 'pokemon/d2l' or
+    # 'pokemon/sprites' forces one.
+    dataset: str = dataset_setting("pokemon", "64x64x3")
 
 
 def config(**overrides) -> Config:

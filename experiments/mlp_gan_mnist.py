@@ -31,6 +31,7 @@ from gan_jax.settings import (
     POSITIVE,
     UNIT_INTERVAL,
     RunSettings,
+    dataset_setting,
     setting,
 )
 
@@ -56,6 +57,7 @@ class Settings(RunSettings):
     z_size: int = setting(100, "Latent size; z ~ U(-1, 1).", POSITIVE)
     g_hidden_size: int = setting(128, "G's hidden units.", POSITIVE)
     d_hidden_size: int = setting(128, "D's hidden units.", POSITIVE)
+    dataset: str = dataset_setting("mnist", "28x28x1")
 
 
 def config(**overrides) -> Config:
@@ -80,7 +82,7 @@ def config(**overrides) -> Config:
                 "mlp",
                 {"hidden_sizes": [s.d_hidden_size], "init_scheme": "glorot_uniform", **hidden},
             ),
-            data=DataConfig("mnist", scaling="minus_one_one", **s.data_fields()),
+            data=DataConfig(s.dataset, scaling="minus_one_one", **s.data_fields()),
             g_optimizer=adam,
             d_optimizer=adam,
             loss=LossConfig(reduction="mean", label_smoothing=s.smooth),

@@ -27,7 +27,13 @@ from typing import Literal
 
 from gan_jax import run_experiment
 from gan_jax.config import Config, DataConfig, LossConfig, ModelConfig, OptimizerConfig
-from gan_jax.settings import HALF_OPEN_UNIT_INTERVAL, POSITIVE, RunSettings, setting
+from gan_jax.settings import (
+    HALF_OPEN_UNIT_INTERVAL,
+    POSITIVE,
+    RunSettings,
+    dataset_setting,
+    setting,
+)
 
 NAME = "mlp_gan_mnist_deep"
 
@@ -51,6 +57,7 @@ class Settings(RunSettings):
     num_hidden_layers: int = setting(3, "Hidden layers of D and G.", POSITIVE)
     dropout: float = setting(0.1, "Dropout rate after each hidden layer.", HALF_OPEN_UNIT_INTERVAL)
     g_input_node: int = setting(100, "Latent size; z ~ N(0, 1).", POSITIVE)
+    dataset: str = dataset_setting("mnist", "28x28x1")
 
 
 def config(**overrides) -> Config:
@@ -71,7 +78,7 @@ def config(**overrides) -> Config:
                 "mlp", {**layers, "output_shape": [28, 28, 1], "output_activation": "tanh"}
             ),
             discriminator=ModelConfig("mlp", layers),
-            data=DataConfig("mnist", scaling="minus_one_one", **s.data_fields()),
+            data=DataConfig(s.dataset, scaling="minus_one_one", **s.data_fields()),
             g_optimizer=adam,
             d_optimizer=adam,
             loss=LossConfig(reduction="mean", generator_loss=s.g_loss),

@@ -33,7 +33,6 @@ statistics), as G's own update does in both.
 
 import dataclasses
 import sys
-from typing import Literal
 
 from gan_jax import run_experiment
 from gan_jax.config import Config, DataConfig, LossConfig, ModelConfig, OptimizerConfig
@@ -44,6 +43,7 @@ from gan_jax.settings import (
     POSITIVE,
     Check,
     RunSettings,
+    dataset_setting,
     setting,
 )
 from gan_jax.state import build_gan, for_sampling
@@ -77,11 +77,8 @@ class Settings(RunSettings):
         "makes the one grayscale channel).",
         FOUR_WIDTHS,
     )
-    dataset: Literal["quickdraw_camel", "mnist"] = setting(
-        "quickdraw_camel",
-        "Any prepared 28x28 grayscale set: the book's camels, or MNIST (which can be "
-        "prepared offline; see `gan_jax.data.prepare mnist`).",
-    )
+    # MNIST (`--dataset=mnist`) gives a real-data run offline, where no camels can be had.
+    dataset: str = dataset_setting("quickdraw_camel", "28x28x1")
     d_widths: tuple[int, ...] = setting(
         (64, 64, 128, 128), "Channels of D's four conv layers.", FOUR_WIDTHS
     )

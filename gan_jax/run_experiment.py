@@ -5,6 +5,8 @@ An experiment file (`experiments/*.py`) is a module with
 - `Settings`: a `gan_jax.settings.RunSettings` dataclass holding its document's values,
 - `config(**overrides) -> Config`: the run, built from `Settings(**overrides)`,
 - optionally `report(finished: Finished) -> None`: what it prints after training,
+- optionally `epoch_hooks(config: Config) -> list[EpochHook]`: measurements of its own
+  that every run records at epoch ends (beside `--eval_every_epochs` scoring),
 and ends with `run_experiment.main(sys.modules[__name__])`. Every settings field
 becomes a flag of the same name, type, default, help and check; this module adds
 the flags of running (where, scoring while training, starting over), which do not
@@ -12,9 +14,11 @@ change the config.
 """
 
 import dataclasses
+import glob
 import json
 import os
 import sys
+import time
 import types
 from collections.abc import Callable
 from typing import Any
@@ -84,11 +88,13 @@ class Finished:
     options: RunOptions
 
 
-def _epoch_hooks(config: Config, options: RunOptions) -> list[Any]:
-    """Training-time scoring per `--eval_every_epochs` (none when it is 0)."""
+def _epoch_hooks(experiment: types.ModuleType, config: Config, options: RunOptions) -> list[Any]:
+    """The experiment's own epoch hooks, and scoring per `--eval_every_epochs` (if not 0)."""
+    own = getattr(experiment, "epoch_hooks", None)
+    hooks = list(own(config)) if own is not None else []
     every = options.eval_every_epochs
     if not every:
-        return []
+        return hooks
     if every % config.sample_every_epochs:
         raise UserError(
             f"--eval_every_epochs={every} must be a multiple of "
@@ -101,7 +107,7 @@ def _epoch_hooks(config: Config, options: RunOptions) -> list[Any]:
         classifier_dir=options.classifier_dir,
         memorisation_queries=options.memorisation_queries,
     )
-    return [evaluator.epoch_hook(every)]
+    return [*hooks, evaluator.epoch_hook(every)]
 
 
 def run_config(experiment: types.ModuleType, settings: RunSettings) -> Config:
@@ -138,14 +144,44 @@ def main(experiment: types.ModuleType) -> None:
         state = train_and_evaluate(
             config,
             options.workdir,
-            epoch_hooks=_epoch_hooks(config, options),
+            epoch_hooks=_epoch_hooks(experiment, config, options),
             start_over=options.start_over,
         )
         report = getattr(experiment, "report", None)
         if report is not None:
             report(Finished(config, settings, state, options))
+        print(next_steps(options.workdir, time.monotonic() - started))
 
+    started = time.monotonic()
     command.run(run)
+
+
+def next_steps(workdir: str, seconds: float) -> str:
+    """What a finished run left where, and the commands that use it: the last lines a
+    newcomer reads."""
+    records = read_metrics(os.path.join(workdir, "metrics.jsonl"))
+    last = records[-1] if records else {}
+    scores = ", ".join(
+        f"{name} {value:.4g}"
+        for name, value in last.items()
+        if (name in ("loss_d", "loss_g") or name.startswith("eval/"))
+        and isinstance(value, int | float)
+    )
+    grids = sorted(glob.glob(os.path.join(workdir, "samples", "epoch_*.png")))
+    checkpoints = os.path.join(workdir, "checkpoints")
+    steps = sorted(int(n) for n in os.listdir(checkpoints) if n.isdigit())
+    lines = [
+        f"finished in {seconds:.0f} s at step {last.get('step', '?')}: {scores}",
+        f"  samples     {grids[-1] if grids else '(none yet)'} (the loss curves: "
+        f"{os.path.join(workdir, 'losses.png')})",
+        f"  metrics     {os.path.join(workdir, 'metrics.jsonl')} (or tensorboard --logdir "
+        f"{os.path.join(workdir, 'tensorboard')})",
+        f"  checkpoint  {os.path.join(checkpoints, str(steps[-1])) if steps else '(none)'} "
+        "(the same command resumes; a larger --num_epochs trains on)",
+        f"  sample it   python -m gan_jax.sample --workdir={workdir} --out=samples.png",
+        f"  score it    python -m gan_jax.evaluate --workdir={workdir}",
+    ]
+    return "\n".join(lines)
 
 
 def _run_sweep(experiment: types.ModuleType, settings: RunSettings, options: RunOptions) -> None:
@@ -183,7 +219,7 @@ def _run_sweep(experiment: types.ModuleType, settings: RunSettings, options: Run
             lambda chunk, start_over: train_group(
                 [configs[i] for i in chunk],
                 [os.path.join(root, members[i].name) for i in chunk],
-                epoch_hooks=_epoch_hooks(configs[chunk[0]], options),
+                epoch_hooks=_epoch_hooks(experiment, configs[chunk[0]], options),
                 start_over=start_over and options.start_over,
             ),
         )

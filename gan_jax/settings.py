@@ -43,6 +43,16 @@ def setting(default: Any, help: str, check: Check | None = None) -> Any:
     return dataclasses.field(default=default, metadata={"help": help, "check": check})
 
 
+def dataset_setting(default: str, shape: str) -> Any:
+    """The `--dataset` setting of an image experiment: its document's data set by default."""
+    return setting(
+        default,
+        f"The training images: {default} (the document's) or any prepared set of {shape} "
+        "images, by name: your own folder (python -m gan_jax.data.prepare image_folder "
+        "--path=DIR --name=NAME) or a TFDS data set prepared in --data_dir.",
+    )
+
+
 def _default(config_class: type, name: str) -> Any:
     """A config field's default: defaults are stated once, in `gan_jax.config`."""
     return {field.name: field.default for field in dataclasses.fields(config_class)}[name]

@@ -28,7 +28,7 @@ from gan_jax.checkpoint import Checkpoints, checkpoint_dir
 from gan_jax.config import Config, to_dict
 from gan_jax.data.pipeline import TrainingData, load_training_data, unscale
 from gan_jax.errors import UserError
-from gan_jax.loop import STATE_FINITE, all_finite, make_run_steps
+from gan_jax.loop import STATE_FINITE, all_finite, make_run_steps, takes_labels
 from gan_jax.metric_writer import MetricWriter, read_metrics
 from gan_jax.sampling import grid_inputs, write_samples
 from gan_jax.state import (
@@ -98,13 +98,28 @@ def make_schedule(config: Config, num_examples: int) -> Schedule:
 
 def _check_data(gan: GAN, data: TrainingData) -> None:
     expected = example_shape(gan)
-    if tuple(data.examples.shape[1:]) != expected:
+    held = tuple(data.examples.shape[1:])
+    if held != expected:
+        how = ""
+        if len(expected) == 3 and expected[0] == expected[1] and expected[2] in (1, 3):
+            how = (
+                "; prepare images of that shape with python -m gan_jax.data.prepare "
+                f"image_folder --path=DIR --name=NAME --image_size={expected[0]} "
+                f"--channels={expected[2]}"
+            )
         raise ConfigError(
-            f"the generator makes examples of shape {expected} but {gan.config.data.name!r} "
-            f"holds {tuple(data.examples.shape[1:])}"
+            f"this experiment makes {_shape_words(expected)} but {gan.config.data.name!r} "
+            f"holds {_shape_words(held)}{how}"
         )
     if gan.config.num_classes and data.labels is None:
         raise ConfigError(f"a conditional GAN needs labels; {gan.config.data.name!r} has none")
+
+
+def _shape_words(shape: tuple[int, ...]) -> str:
+    """'28x28x1 images' for image shapes, 'examples of shape (2,)' for others."""
+    if len(shape) == 3:
+        return "x".join(map(str, shape)) + " images"
+    return f"examples of shape {shape}"
 
 
 class _EpochRecords:
@@ -211,6 +226,8 @@ _LOGGED = {
     "d_fake": "D(G(z))",
     "wasserstein": "W estimate",
     "gradient_penalty": "GP",
+    "loss_d_supervised": "CE",
+    "eval/test_accuracy": "test accuracy",
 }
 
 
@@ -458,7 +475,7 @@ class _Training:
         if self.member_data:
             data = TrainingData(np.stack([d.examples for d in self.host_data]), None)
         data = jax.device_put(
-            TrainingData(data.examples, data.labels if config.num_classes else None)
+            TrainingData(data.examples, data.labels if takes_labels(config) else None)
         )
         for run, run_pending in zip(runs, pending, strict=True):
             run.writer = MetricWriter(run.workdir, resume_step=step)

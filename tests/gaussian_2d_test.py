@@ -22,6 +22,20 @@ def test_defaults_reach_equilibrium_and_fit_the_gaussian(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "W2 to the target Gaussian" in result.stdout
+    # The run ends by saying where its outputs are and how to use them.
+    last = result.stdout.strip().splitlines()[-6:]
+    assert last[0].startswith("finished in ") and "at step 2500: loss_d" in last[0]
+    assert f"{tmp_path}/samples/epoch_0020.png" in last[1]
+    assert f"{tmp_path}/checkpoints/2500" in last[3]
+    assert last[4].split() == [
+        "sample",
+        "it",
+        "python",
+        "-m",
+        "gan_jax.sample",
+        f"--workdir={tmp_path}",
+        "--out=samples.png",
+    ]
     with open(tmp_path / "metrics.jsonl") as f:
         records = [json.loads(line) for line in f]
     assert [r["epoch"] for r in records] == list(range(1, 21))

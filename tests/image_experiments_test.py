@@ -11,12 +11,14 @@ import zipfile
 
 import numpy as np
 import pytest
-from cli_runs import REPO
+from cli_runs import REPO, assert_one_line_error
+from cli_runs import run as run_module
 from PIL import Image
 from states import assert_states_equal
 
 from gan_jax.checkpoint import restore_gan
-from gan_jax.data import pokemon, quickdraw
+from gan_jax.data import image_folder, pokemon, quickdraw
+from gan_jax.data.image_files import FitOptions
 from gan_jax.train import train_and_evaluate
 
 # experiment: (settings of a few-step run, generated image shape)
@@ -148,3 +150,60 @@ def test_missing_data_names_the_prepare_command(tmp_path):
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error:") and "python -m gan_jax.data.prepare quickdraw_camel" in last
+
+
+@pytest.fixture(scope="module")
+def own_images(tmp_path_factory) -> str:
+    """A data dir holding 'blobs': 40 of the user's own RGB PNGs, prepared at 28x28x1."""
+    root = tmp_path_factory.mktemp("own")
+    rng = np.random.default_rng(0)
+    folder = root / "pictures"
+    (folder / "nested").mkdir(parents=True)
+    for i in range(40):  # images at the top: one unlabelled set, not class folders
+        (folder / ("nested" if i % 2 else "") / f"{i}.png").write_bytes(_sprite_png(rng))
+    data_dir = str(root / "tfds")
+    image_folder.prepare(
+        data_dir,
+        path=str(root / "pictures"),
+        name="blobs",
+        options=FitOptions(image_size=28, channels=1),
+        num_workers=1,
+    )
+    return data_dir
+
+
+def test_an_experiment_trains_on_the_users_own_images(own_images, tmp_path):
+    workdir = str(tmp_path / "run")
+    result = run_module(
+        os.path.join("experiments", "mlp_gan_mnist.py"),
+        f"--workdir={workdir}",
+        f"--data_dir={own_images}",
+        "--dataset=blobs",
+        "--batch_size=8",
+        "--num_epochs=2",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = read_records(workdir)
+    assert [r["step"] for r in records] == [5, 10]  # 40 images, batch 8
+    assert os.path.exists(os.path.join(workdir, "samples", "epoch_0002.png"))
+
+
+@pytest.mark.parametrize(
+    "experiment, message",
+    [
+        ("dcgan_pokemon", "this experiment makes 64x64x3 images but 'blobs' holds 28x28x1"),
+        ("cgan_mnist", "a conditional GAN needs labels; 'blobs' has none"),
+    ],
+)
+def test_a_set_that_does_not_fit_is_one_line(own_images, tmp_path, experiment, message):
+    result = run_module(
+        os.path.join("experiments", f"{experiment}.py"),
+        f"--workdir={tmp_path / 'run'}",
+        f"--data_dir={own_images}",
+        "--dataset=blobs",
+        "--batch_size=8",
+    )
+    line = assert_one_line_error(result, f"error: {message}")
+    if experiment == "dcgan_pokemon":
+        assert "image_folder --path=DIR --name=NAME --image_size=64 --channels=3" in line
+    assert not os.path.exists(tmp_path / "run" / "checkpoints")
