@@ -195,6 +195,12 @@ class Objective:
         return {}
 
 
+def _check_generator_kind(kind: str) -> None:
+    """At construction, not at the first traced G loss: a bad name is a config error."""
+    if kind not in ("non_saturating", "minimax"):
+        raise ValueError(f"generator loss must be 'non_saturating' or 'minimax', got {kind!r}")
+
+
 @dataclasses.dataclass(frozen=True)
 class BinaryCrossEntropy(Objective):
     """The original GAN objective (Goodfellow et al., 2014) on D's logits.
@@ -209,10 +215,7 @@ class BinaryCrossEntropy(Objective):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.generator_kind not in ("non_saturating", "minimax"):
-            raise ValueError(
-                f"generator loss must be 'non_saturating' or 'minimax', got {self.generator_kind!r}"
-            )
+        _check_generator_kind(self.generator_kind)
 
     @classmethod
     def from_config(cls, config: LossConfig) -> "BinaryCrossEntropy":
@@ -410,10 +413,7 @@ class SemiSupervised(Objective):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.generator_kind not in ("non_saturating", "minimax"):
-            raise ValueError(
-                f"generator loss must be 'non_saturating' or 'minimax', got {self.generator_kind!r}"
-            )
+        _check_generator_kind(self.generator_kind)
 
     @classmethod
     def from_config(cls, config: LossConfig) -> "SemiSupervised":
