@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from absl import app, flags, logging
 
-from gan_jax import interrupts
+from gan_jax import interrupts, user_cache
 from gan_jax.errors import Interrupted, UserError
 from gan_jax.settings import Check, describe
 
@@ -154,8 +154,17 @@ def run(main: Callable[[Sequence[str]], None], max_args: int = 0) -> None:
       max_args: positional arguments `main` accepts (more is a usage error).
     """
 
+    cache = flags.DEFINE_string(
+        "compilation_cache",
+        user_cache.default_compilation_cache_dir(),
+        "Folder of XLA's persistent compilation cache: a second start of the same program "
+        "skips its compilations. Empty: no cache.",
+        module_name=_MAIN,
+    )
+
     def guarded(argv: Sequence[str]) -> None:
         logging.get_absl_handler().addFilter(_OwnInfoOnly())
+        user_cache.use_compilation_cache(cache.value)
         if len(argv) > 1 + max_args:
             raise app.UsageError(f"unexpected arguments: {' '.join(argv[1 + max_args :])}")
         try:

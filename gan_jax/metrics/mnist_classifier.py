@@ -35,9 +35,9 @@ import tqdm
 from absl import logging
 
 from gan_jax.checkpoint import restore_pytree, save_pytree
-from gan_jax.data import fetch
 from gan_jax.data.pipeline import scale
 from gan_jax.errors import UserError
+from gan_jax.user_cache import user_cache_dir
 
 IMAGE_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
@@ -169,7 +169,7 @@ def default_classifier_dir() -> str:
 
     Falls back to `~/.cache/gan_jax/mnist_classifier`, beside the datasets' fetched sources.
     """
-    return os.path.join(fetch.default_cache_dir(), "mnist_classifier")
+    return os.path.join(user_cache_dir(), "mnist_classifier")
 
 
 def init_params(key: jax.Array) -> Any:
