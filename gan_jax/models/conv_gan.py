@@ -21,7 +21,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from gan_jax.models import initializers, spectral
+from gan_jax.models import conv_layers, initializers, spectral
 
 
 def _activation(name: str, x: jax.Array) -> jax.Array:
@@ -75,7 +75,7 @@ class ConvDiscriminator(nn.Module):
         for i, (width, kernel, stride) in enumerate(
             zip(self.filters, self.kernel_sizes, self.strides, strict=True)
         ):
-            conv = nn.Conv(
+            conv = conv_layers.Conv(
                 width,
                 (kernel, kernel),
                 (stride, stride),
@@ -140,7 +140,7 @@ class UpsamplingGenerator(nn.Module):
             if factor == 2:
                 # UpSampling2D: nearest neighbour, each pixel repeated 2x2.
                 x = jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
-                x = nn.Conv(
+                x = conv_layers.Conv(
                     width,
                     (kernel, kernel),
                     padding="SAME",
@@ -148,7 +148,7 @@ class UpsamplingGenerator(nn.Module):
                     dtype=self.dtype,
                 )(x)
             else:
-                x = nn.ConvTranspose(
+                x = conv_layers.ConvTranspose(
                     width,
                     (kernel, kernel),
                     (stride, stride),

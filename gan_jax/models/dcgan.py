@@ -21,7 +21,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from gan_jax.models import initializers, spectral
+from gan_jax.models import conv_layers, initializers, spectral
 
 
 def _batch_norm(train: bool, init_scheme: str, dtype: Any) -> nn.BatchNorm:
@@ -65,7 +65,7 @@ class DCGANGenerator(nn.Module):
         kernel_init = initializers.kernel_init(self.init_scheme)
         widths = [self.base_channels * m for m in (8, 4, 2, 1)]
         for i, width in enumerate(widths):
-            x = nn.ConvTranspose(
+            x = conv_layers.ConvTranspose(
                 width,
                 (4, 4),
                 strides=(1, 1) if i == 0 else (2, 2),
@@ -75,7 +75,7 @@ class DCGANGenerator(nn.Module):
                 dtype=self.dtype,
             )(x)
             x = nn.relu(_batch_norm(train, self.init_scheme, self.dtype)(x))
-        x = nn.ConvTranspose(
+        x = conv_layers.ConvTranspose(
             self.channels,
             (4, 4),
             strides=(2, 2),
@@ -118,7 +118,7 @@ class DCGANDiscriminator(nn.Module):
             spectral.apply, spectral_norm=self.spectral_norm, train=train
         )
         for multiple in (1, 2, 4, 8):
-            conv = nn.Conv(
+            conv = conv_layers.Conv(
                 self.base_channels * multiple,
                 (4, 4),
                 strides=(2, 2),
@@ -131,7 +131,7 @@ class DCGANDiscriminator(nn.Module):
             if not self.spectral_norm:
                 x = _batch_norm(train, self.init_scheme, self.dtype)(x)
             x = nn.leaky_relu(x, self.negative_slope)
-        conv = nn.Conv(
+        conv = conv_layers.Conv(
             1, (4, 4), padding="VALID", use_bias=False, kernel_init=kernel_init, dtype=self.dtype
         )
         return normalised(conv, x).reshape(x.shape[0])
