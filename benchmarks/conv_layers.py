@@ -75,7 +75,7 @@ def main() -> None:
             )
             times[formulation] = _time(layer, x, repeats)
         auto = layer_class(features, (kernel, kernel), (stride, stride), padding)
-        picks_other = auto.uses_phases() if kind == "transpose" else auto.uses_patches(x)
+        picks_other = auto.uses_phases(x) if kind == "transpose" else auto.uses_patches(x)
         record = {
             "layer": name,
             "batch": batch,

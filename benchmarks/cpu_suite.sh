@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The CPU table of BENCHMARKS.md: our MLP GAN, deep MLP GAN and cGAN steps against the
-# PyTorch peers on the same CPU, one after the other.
+# The CPU tables of BENCHMARKS.md: our MLP GANs, cGAN and conv GANs against the PyTorch
+# peers on the same CPU, one after the other.
 #
 #   PEER_PYTHON=/path/to/venv-with-torch/bin/python bash benchmarks/cpu_suite.sh
 # PEER_PYTHON needs torch (CPU build) and numpy; PEER_DIR holds ../shared/bench.
@@ -15,8 +15,12 @@ for setup in mlp_deep mlp cgan; do
 done
 "$peer_python" "$peer_dir/torch_mlp_gan.py" --device cpu
 "$peer_python" "$peer_dir/torch_cgan.py" --device cpu
-# Foster's camel GAN at batch 64 and 256 (the peer is in this repository), ours then theirs.
+# The conv GANs at batch 64 and 256, ours then the peer: D2L's DCGAN and Foster's camel
+# GAN (its peer is in this repository); then each conv layer in each formulation.
 for batch in 64 256; do
-  python benchmarks/train_throughput.py --setup=camel --batch_size=$batch --steps=10
+  python benchmarks/train_throughput.py --setup=dcgan_fp32 --batch_size=$batch --steps=2 --repeats=2
+  "$peer_python" "$peer_dir/torch_d2l_dcgan.py" --device cpu --batch $batch --steps 3 --warmup 1
+  python benchmarks/train_throughput.py --setup=camel --batch_size=$batch --steps=10 --repeats=2
   "$peer_python" benchmarks/peers/torch_camel_gan.py --device cpu --batch $batch
 done
+python benchmarks/conv_layers.py --batch=64

@@ -10,10 +10,13 @@ of that (with respect to the kernel) is its slowest path: on 2 Zen 4 cores, batc
 D2L's 4->8 (512->256 channels) layer took 1,143 ms forward and backward, and 114 ms
 by phases (plain forward alone: 30 ms; numbers from benchmarks/conv_layers.py).
 
-`formulation` picks the computation: 'auto' (phases where they measured faster: on
-the CPU, for layers with at least `MIN_PHASE_FEATURES` outputs; XLA's own elsewhere),
-'xla' or 'phases'. tests/conv_layers_test.py checks that the formulations agree in
-outputs and gradients.
+`Conv` is `flax.linen.Conv` likewise, computed as one patch matrix times the kernel
+where that measured faster (small outputs; D2L's stride-2 layers).
+
+`formulation` picks the computation: 'auto' (the reformulation where it measured
+faster, on the CPU, for layers of at least `MIN_REFORMULATED_MULTIPLY_ADDS`; XLA's own
+elsewhere), 'xla', or 'phases' / 'patches'. tests/conv_layers_test.py checks that the
+formulations agree in outputs and gradients.
 """
 
 import contextlib
@@ -39,6 +42,7 @@ MIN_PHASE_FEATURES = 16
 # and on 3-channel inputs (the same either way).
 MIN_PATCH_INPUTS = 16
 MAX_SMALL_OUTPUT_POSITIONS = 16
+MIN_REFORMULATED_MULTIPLY_ADDS = 50_000_000
 # PyTorch's ConvTranspose2d(k=4, s=2, p=1) as Flax padding (k - 1 - p on each side).
 PHASE_PADDING = ((2, 2), (2, 2))
 
@@ -126,6 +130,18 @@ def conv_by_patches(
     return patches @ kernel.reshape(kh * kw * in_features, -1)
 
 
+def _worth_reformulating(multiply_adds: int) -> bool:
+    """Whether a layer is large enough for its faster run to repay the longer compilation.
+
+    The reformulations' programs (slices, concatenations, their gradients) take XLA
+    longer to compile: a narrow DCGAN's training step (n = 8, batch 8) compiled in 9.0 s
+    with them and 3.4 s without, and ran no faster. Below this many multiply-adds per
+    call, XLA's layer is kept: D2L's wide layers at batch 64 are about 2 G, at a
+    quarter of the width 134 M; the tests' narrow networks at batch 8 about 4 M.
+    """
+    return multiply_adds >= MIN_REFORMULATED_MULTIPLY_ADDS
+
+
 def _pair(value: int | Sequence[int]) -> tuple[int, int]:
     return (value, value) if isinstance(value, int) else (value[0], value[1])
 
@@ -155,7 +171,7 @@ class ConvTranspose(nn.ConvTranspose):
 
     @nn.compact
     def __call__(self, inputs: jax.Array) -> jax.Array:
-        if not self.uses_phases():
+        if not self.uses_phases(inputs):
             return super().__call__(inputs)
         shape = (4, 4, inputs.shape[-1], self.features)
         kernel = self.param("kernel", self.kernel_init, shape, self.param_dtype)
@@ -168,7 +184,7 @@ class ConvTranspose(nn.ConvTranspose):
         y = conv_transpose_by_phases(inputs, kernel)
         return y if bias is None else y + bias
 
-    def uses_phases(self) -> bool:
+    def uses_phases(self, inputs: jax.Array) -> bool:
         """Whether this layer computes by phases."""
         if self.formulation == "xla" or _xla_everywhere:
             return False
@@ -178,7 +194,18 @@ class ConvTranspose(nn.ConvTranspose):
             return False
         if self.formulation == "phases":
             return True
-        return jax.default_backend() == "cpu" and self.features >= MIN_PHASE_FEATURES
+        return (
+            jax.default_backend() == "cpu"
+            and self.features >= MIN_PHASE_FEATURES
+            and _worth_reformulating(
+                inputs.shape[0]
+                * inputs.shape[1]
+                * inputs.shape[2]
+                * 16
+                * inputs.shape[3]
+                * self.features
+            )
+        )
 
 
 class Conv(nn.Conv):
@@ -236,4 +263,7 @@ class Conv(nn.Conv):
         dcgan_downsampling = tuple(self.kernel_size) == (4, 4) and strides == (2, 2)
         # At most this many positions with 'SAME' padding; fewer with 'VALID'.
         out_positions = -(-inputs.shape[1] // strides[0]) * -(-inputs.shape[2] // strides[1])
-        return dcgan_downsampling or out_positions <= MAX_SMALL_OUTPUT_POSITIONS
+        kh, kw = self.kernel_size
+        macs = inputs.shape[0] * out_positions * kh * kw * inputs.shape[3] * self.features
+        small_output = out_positions <= MAX_SMALL_OUTPUT_POSITIONS
+        return (dcgan_downsampling or small_output) and _worth_reformulating(macs)
