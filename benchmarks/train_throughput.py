@@ -11,7 +11,9 @@ Each setup builds its experiment's default config (the document's values), puts 
 synthetic data set of the real shape on the device and times `make_run_steps`, the
 loop `train_and_evaluate` runs: one warm-up dispatch of `--steps` steps (compiles),
 then timed dispatches of `--steps` steps each, metrics read back once per dispatch.
-It prints examples/s, steps/s, the device and the jax version. Other arguments are
+It prints examples/s, steps/s, the step's FLOPs (XLA's cost analysis of the compiled
+step), the GFLOP/s that makes and its fraction of the device's rate on a large fp32
+matmul (measured in the same run), the device and the jax version. Other arguments are
 the experiment's own flags (`--batch_size=64`). `--setup=all` runs every setup in its
 own process, so that one setup's compiled programs and memory do not weigh on the next.
 With `--members=N` it times a sweep group instead: N members (seeds 0..N-1) stacked
@@ -115,6 +117,9 @@ def measure(setup: str, steps: int, repeats: int, extra_flags: list[str], member
     if not np.all(np.isfinite(metrics["loss_d"])):
         raise FloatingPointError(f"{setup}: non-finite loss")
     best = min(seconds)
+    step_flop = _step_flop(gan, state, members)
+    peak = _matmul_peak_gflops()
+    achieved = step_flop * steps / best / 1e9
     return {
         "setup": setup,
         "members": members,
@@ -127,11 +132,54 @@ def measure(setup: str, steps: int, repeats: int, extra_flags: list[str], member
         "examples_per_s": steps * config.batch_size / best,
         "median_steps_per_s": steps / sorted(seconds)[len(seconds) // 2],
         "first_dispatch_s": compile_and_first,
+        # XLA's count for one compiled training step (all members), and what that is
+        # per second against a large matmul's rate on the same device in the same run.
+        "step_gflop": step_flop / 1e9,
+        "achieved_gflops": achieved,
+        "matmul_peak_gflops": peak,
+        "fraction_of_peak": achieved / peak,
         "loop": default_loop(gan),
         "device": jax.devices()[0].device_kind,
         "platform": jax.default_backend(),
         "jax": jax.__version__,
     }
+
+
+def _step_flop(gan, state, members: int) -> float:
+    """FLOPs of one training step, from XLA's cost analysis of the compiled `train_step`."""
+    import jax
+    import jax.numpy as jnp
+
+    from gan_jax.state import example_shape
+    from gan_jax.steps import train_step
+
+    config = gan.config
+    real = jnp.zeros((config.batch_size, *example_shape(gan)), jnp.float32)
+    labels = jnp.zeros((config.batch_size,), jnp.int32) if config.num_classes else None
+    if config.d_steps_per_g_step > 1:
+        real = (real,) * config.d_steps_per_g_step
+        labels = None if labels is None else (labels,) * config.d_steps_per_g_step
+    one_state = jax.tree.map(lambda leaf: leaf[0], state) if members else state
+    step = jax.jit(lambda s, x, y: train_step(gan, s, x, y))
+    cost = step.lower(one_state, real, labels).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    return float(cost["flops"]) * max(members, 1)
+
+
+def _matmul_peak_gflops(size: int = 4096) -> float:
+    """The device's fp32 rate on a large jitted matmul (best of 3), in GFLOP/s."""
+    import jax
+    import jax.numpy as jnp
+
+    a = jnp.ones((size, size), jnp.float32)
+    matmul = jax.jit(jnp.matmul)
+    matmul(a, a).block_until_ready()
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        matmul(a, a).block_until_ready()
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
 
 
 def main() -> None:
