@@ -150,7 +150,7 @@ def _step_flop(gan, state, members: int) -> float:
     import jax
     import jax.numpy as jnp
 
-    from gan_jax.state import example_shape
+    from gan_jax.state import example_shape, member_state
     from gan_jax.steps import train_step
 
     config = gan.config
@@ -159,7 +159,7 @@ def _step_flop(gan, state, members: int) -> float:
     if config.d_steps_per_g_step > 1:
         real = (real,) * config.d_steps_per_g_step
         labels = None if labels is None else (labels,) * config.d_steps_per_g_step
-    one_state = jax.tree.map(lambda leaf: leaf[0], state) if members else state
+    one_state = member_state(state, 0) if members else state
     step = jax.jit(lambda s, x, y: train_step(gan, s, x, y))
     cost = step.lower(one_state, real, labels).compile().cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost

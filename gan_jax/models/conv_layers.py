@@ -20,6 +20,7 @@ formulations agree in outputs and gradients.
 """
 
 import contextlib
+import math
 from collections.abc import Iterator, Sequence
 from typing import Literal
 
@@ -142,6 +143,21 @@ def _worth_reformulating(multiply_adds: int) -> bool:
     return multiply_adds >= MIN_REFORMULATED_MULTIPLY_ADDS
 
 
+def _parameters(
+    layer: nn.Conv | nn.ConvTranspose, inputs: jax.Array, kernel_size: tuple[int, int]
+) -> tuple[jax.Array, jax.Array, jax.Array | None]:
+    """The layer's kernel and bias as Flax's layer creates them (names, shapes,
+    initializers), with `inputs`, promoted to its computation dtype."""
+    shape = (*kernel_size, inputs.shape[-1], layer.features)
+    kernel = layer.param("kernel", layer.kernel_init, shape, layer.param_dtype)
+    bias = (
+        layer.param("bias", layer.bias_init, (layer.features,), layer.param_dtype)
+        if layer.use_bias
+        else None
+    )
+    return nn.dtypes.promote_dtype(inputs, kernel, bias, dtype=layer.dtype)
+
+
 def _pair(value: int | Sequence[int]) -> tuple[int, int]:
     return (value, value) if isinstance(value, int) else (value[0], value[1])
 
@@ -173,14 +189,7 @@ class ConvTranspose(nn.ConvTranspose):
     def __call__(self, inputs: jax.Array) -> jax.Array:
         if not self.uses_phases(inputs):
             return super().__call__(inputs)
-        shape = (4, 4, inputs.shape[-1], self.features)
-        kernel = self.param("kernel", self.kernel_init, shape, self.param_dtype)
-        bias = (
-            self.param("bias", self.bias_init, (self.features,), self.param_dtype)
-            if self.use_bias
-            else None
-        )
-        inputs, kernel, bias = nn.dtypes.promote_dtype(inputs, kernel, bias, dtype=self.dtype)
+        inputs, kernel, bias = _parameters(self, inputs, (4, 4))
         y = conv_transpose_by_phases(inputs, kernel)
         return y if bias is None else y + bias
 
@@ -197,14 +206,8 @@ class ConvTranspose(nn.ConvTranspose):
         return (
             jax.default_backend() == "cpu"
             and self.features >= MIN_PHASE_FEATURES
-            and _worth_reformulating(
-                inputs.shape[0]
-                * inputs.shape[1]
-                * inputs.shape[2]
-                * 16
-                * inputs.shape[3]
-                * self.features
-            )
+            # Each input value meets each of the 16 taps once per output feature.
+            and _worth_reformulating(math.prod(inputs.shape) * 16 * self.features)
         )
 
 
@@ -222,20 +225,8 @@ class Conv(nn.Conv):
     def __call__(self, inputs: jax.Array) -> jax.Array:
         if not self.uses_patches(inputs):
             return super().__call__(inputs)
-        kernel_size = tuple(self.kernel_size)
-        strides = _pair(self.strides or 1)
-        shape = (*kernel_size, inputs.shape[-1], self.features)
-        kernel = self.param("kernel", self.kernel_init, shape, self.param_dtype)
-        bias = (
-            self.param("bias", self.bias_init, (self.features,), self.param_dtype)
-            if self.use_bias
-            else None
-        )
-        inputs, kernel, bias = nn.dtypes.promote_dtype(inputs, kernel, bias, dtype=self.dtype)
-        padding = self.padding
-        if not isinstance(padding, str):
-            padding = tuple(map(tuple, padding))
-        y = conv_by_patches(inputs, kernel, strides, padding)
+        inputs, kernel, bias = _parameters(self, inputs, tuple(self.kernel_size))
+        y = conv_by_patches(inputs, kernel, _pair(self.strides or 1), self.padding)
         return y if bias is None else y + bias
 
     def uses_patches(self, inputs: jax.Array) -> bool:
