@@ -4,6 +4,7 @@ import dataclasses
 import os
 import shutil
 
+import jax
 import numpy as np
 import pytest
 from states import assert_states_equal
@@ -29,6 +30,20 @@ def test_round_trip_restores_params_optimizer_state_step_and_key(tmp_path):
     assert_states_equal(restored, state)
     # The restored optimizer state is the optax structure, not plain dicts.
     assert type(restored.discriminator.opt_state) is type(state.discriminator.opt_state)
+
+
+def test_a_restored_state_compiles_to_the_program_of_a_fresh_one(tmp_path):
+    """Restored arrays are uncommitted, as fresh ones are: a resumed run's step lowers to
+    the same program, so it finds the fresh run's compiled step in the cache."""
+    config = gaussian_config()
+    state = create_state(build_gan(config), 3)
+    with Checkpoints(str(tmp_path)) as checkpoints:
+        checkpoints.save(0, state, config)
+    with Checkpoints(str(tmp_path)) as checkpoints:
+        restored = checkpoints.restore_latest().state
+    assert not any(leaf.committed for leaf in jax.tree.leaves(restored))
+    step = jax.jit(lambda s: s.replace(step=s.step + 1))
+    assert step.lower(restored).as_text() == step.lower(state).as_text()
 
 
 def test_keeps_last_k_and_restores_a_given_step(tmp_path):
