@@ -32,7 +32,7 @@ from gan_jax.errors import UserError
 from gan_jax.evaluation import Evaluator
 from gan_jax.metric_writer import read_metrics
 from gan_jax.settings import NON_NEGATIVE, PAPER_OPTIMIZERS, POSITIVE, RunSettings, setting
-from gan_jax.state import GANState, build_gan
+from gan_jax.state import GANState, build_gan, for_sampling
 from gan_jax.train import train_and_evaluate, train_group
 
 
@@ -231,7 +231,7 @@ def _run_sweep(experiment: types.ModuleType, settings: RunSettings, options: Run
                 member_options = dataclasses.replace(options, workdir=workdir)
                 print(f"== {members[i].name}")
                 report(Finished(configs[i], member_settings[i], state, member_options))
-            scores = {} if diverged else evaluator(build_gan(configs[i]), state)
+            scores = {} if diverged else evaluator(build_gan(configs[i]), for_sampling(state))
             numbers = {k: v for k, v in scores.items() if isinstance(v, int | float)}
             results.append((i, {"scores": numbers, "diverged": diverged}))
     by_member = dict(results)

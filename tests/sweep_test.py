@@ -114,8 +114,10 @@ FAST = ("--num_points=80", "--num_epochs=1", "--num_fit_samples=1000")
 
 def test_the_sweep_command_writes_member_workdirs_in_groups(tmp_path):
     spec = "d_hidden=[5,3],[4];lr_d=0.05,0.02;seed=0:2"
-    # Chunks of 3 split each group of 4 into 3 + 1 members.
-    result = run(GAUSSIAN, f"--workdir={tmp_path}", f"--sweep={spec}", "--sweep_chunk=3", *FAST)
+    # Chunks of 3 split each group of 4 into 3 + 1 members. With G's moving average on,
+    # members are scored (and sampled) from it, as single runs are.
+    flags = (f"--workdir={tmp_path}", f"--sweep={spec}", "--sweep_chunk=3", "--g_ema_decay=0.9")
+    result = run(GAUSSIAN, *flags, *FAST)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stderr.count("(3 at a time)") == 4
     with open(tmp_path / "sweep.json") as f:
@@ -155,7 +157,8 @@ def test_the_sweep_command_writes_member_workdirs_in_groups(tmp_path):
     ):
         assert os.path.exists(tmp_path / name), name
     assert f"best w2: {min(w2):.4g}" in result.stdout
-    # `evaluate` on a member scores it as the sweep did (same samples, same seed).
+    # `evaluate` on a member scores it as the sweep did (same samples, same seed, G's
+    # moving average).
     with open(tmp_path / names[5] / "eval_10.json") as f:
         assert json.load(f)["w2"] == pytest.approx(w2[5], rel=1e-6)
 
