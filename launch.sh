@@ -4,8 +4,8 @@
 #   ./launch.sh run EXPERIMENT [FLAGS...]          one run, e.g. ./launch.sh run gaussian_2d --seed=3
 #   ./launch.sh seeds EXPERIMENT "0 1 2" [FLAGS...] one run per seed, workdir runs/EXPERIMENT/seed_N
 #   ./launch.sh sweep EXPERIMENT SPEC [FLAGS...]   a sweep, e.g. sweep gaussian_2d 'lr_d=0.02,0.05;seed=0:8'
-#   ./launch.sh slurm EXPERIMENT [FLAGS...]        the same run under `srun` (one task per node)
 #
+# A run uses every local device (data parallel; see the README's "Many devices").
 # EXPERIMENT is a file name under experiments/ without .py. Every run resumes from
 # its workdir's latest checkpoint, so rerunning a command continues where it stopped.
 set -euo pipefail
@@ -35,9 +35,6 @@ case "$mode" in
     spec=$1
     shift
     exec "$python" "$script" --sweep="$spec" --workdir="runs/${experiment}_sweep" "$@" ;;
-  slurm)
-    command -v srun >/dev/null || { echo "error: srun not found (not on a SLURM cluster?)" >&2; exit 2; }
-    exec srun --ntasks-per-node=1 "$python" "$script" "$@" ;;
   *)
     usage ;;
 esac

@@ -114,6 +114,9 @@ class Config:
     checkpoint_every_steps: int = 1000
     keep_checkpoints: int = 3
     steps_per_dispatch: int = 1000  # training steps run per jitted call
+    # Local devices to train on (data parallel; a sweep group splits its members over
+    # them); 0: all of them, or the most that divide the batch (or the members).
+    num_devices: int = 0
     num_grid_samples: int = 64
     # Sample grid, loss plot and epoch hooks every this many epochs (metrics.jsonl
     # always gets one record per epoch).

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from gan_jax import losses
 from gan_jax.config import Config
 from gan_jax.data.pipeline import TrainingData, epoch_order, scale
+from gan_jax.parallel import Placement, split_batch
 from gan_jax.state import GAN, GANState
 from gan_jax.steps import Metrics, train_step
 
@@ -90,7 +91,7 @@ def gather_batch(
     """The scaled real examples at `indices`, and their labels if training takes them."""
     real = scale(jnp.take(data.examples, indices, axis=0), gan.config.data.scaling)
     labels = None if data.labels is None or not takes_labels(gan.config) else data.labels[indices]
-    return real, labels
+    return split_batch(real, gan.batch_sharding), split_batch(labels, gan.batch_sharding)
 
 
 def first_position(gan: GAN, step: jax.Array) -> jax.Array:
@@ -121,6 +122,7 @@ def make_run_steps(
     should_stop: Callable[[], object] | None = None,
     members: bool = False,
     member_data: bool = False,
+    placement: Placement | None = None,
 ) -> Callable[[GANState, TrainingData, jax.Array], tuple[GANState, Metrics]]:
     """Builds the function that runs up to `max_steps` training steps per call.
 
@@ -151,6 +153,9 @@ def make_run_steps(
       member_data: with `members`, the data too has a leading member axis (each member
         its own data set: the 2-D Gaussian is drawn from the run's seed); else all
         members train on the one data set.
+      placement: the devices of a data-parallel run (`gan_jax.parallel.plan`), whose
+        state, data and `gan.batch_sharding` are placed accordingly; the state each step
+        returns is kept where it was put. None: one device.
 
     Returns:
       `run(state, data, num_steps) -> (state, metrics)`. `metrics[name][i]` is step
@@ -198,6 +203,8 @@ def make_run_steps(
         one_step = jax.vmap(
             one_step, in_axes=(0, 0 if member_data else None, 0), axis_name=_MEMBERS
         )
+    if placement is not None and placement.mesh is not None:
+        one_step = _keeping_state_in_place(one_step, placement)
 
     def empty_history(state: GANState, data: TrainingData) -> Metrics:
         order = jnp.zeros((*state.key.shape, num_examples), jnp.int32)
@@ -242,6 +249,16 @@ def make_run_steps(
         return state, stack(history)
 
     return run_on_host
+
+
+def _keeping_state_in_place(one_step: Callable, placement: Placement) -> Callable:
+    """`one_step` whose new state stays where the placement put the old one."""
+
+    def placed_step(state: GANState, data: TrainingData, order: jax.Array):
+        state, order, metrics = one_step(state, data, order)
+        return placement.constrain_state(state), order, metrics
+
+    return placed_step
 
 
 def _steps_last(history: Metrics) -> Metrics:

@@ -27,6 +27,7 @@ MUTABLE_FIELDS = frozenset(
         "checkpoint_every_steps",
         "keep_checkpoints",
         "steps_per_dispatch",
+        "num_devices",
         "sample_every_epochs",
         "num_grid_samples",
         "data.data_dir",

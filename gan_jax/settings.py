@@ -86,6 +86,12 @@ class RunSettings:
         "Training steps per jitted call (metrics are read back per call).",
         POSITIVE,
     )
+    num_devices: int = setting(
+        _default(Config, "num_devices"),
+        "Local devices to train on, data parallel (a sweep splits its members over them); "
+        "0: all, or the most that divide the batch (the members).",
+        NON_NEGATIVE,
+    )
     num_examples: int | None = setting(
         _default(DataConfig, "num_examples"),
         "Train on the first N examples only (default: all).",
@@ -165,6 +171,7 @@ class RunSettings:
                 "checkpoint_every_steps",
                 "keep_checkpoints",
                 "steps_per_dispatch",
+                "num_devices",
                 "compute_dtype",
                 "num_grid_samples",
                 "sample_every_epochs",

@@ -52,6 +52,9 @@ class GAN:
     discriminator: nn.Module
     g_optimizer: optax.GradientTransformation
     d_optimizer: optax.GradientTransformation
+    # How a data-parallel run splits each batch over its devices (`gan_jax.parallel`);
+    # None on one device.
+    batch_sharding: jax.sharding.Sharding | None = None
 
     @functools.cached_property
     def jitted_generate(self) -> Callable[..., jax.Array]:

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import optax
 
 from gan_jax import losses
+from gan_jax.parallel import split_batch
 from gan_jax.state import (
     GAN,
     GANState,
@@ -132,8 +133,8 @@ def discriminator_step(
     config = gan.config
     objective = losses.from_config(config.loss)
     batch = real.shape[0]
-    z = sample_latents(keys["d_latents"], batch, config)
-    fake_labels = sample_labels(keys["d_labels"], batch, config)
+    z = split_batch(sample_latents(keys["d_latents"], batch, config), gan.batch_sharding)
+    fake_labels = split_batch(sample_labels(keys["d_labels"], batch, config), gan.batch_sharding)
     g = state.generator
     fake, g_stats = _apply(
         gan.generator, g.params, g.batch_stats, z, fake_labels, keys["d_generator_dropout"]
@@ -310,6 +311,8 @@ def train_step(
     else:
         latents = sample_latents(keys["g_latents"], batch, config)
         labels = sample_labels(keys["g_labels"], batch, config)
+    latents = split_batch(latents, gan.batch_sharding)
+    labels = split_batch(labels, gan.batch_sharding)
     state, g_metrics = generator_step(gan, state, keys, latents, labels)
     state = update_generator_average(state, config.g_ema_decay)
     return state.replace(step=state.step + 1), {**_mean_metrics(d_metrics), **g_metrics}

@@ -22,7 +22,7 @@ import numpy as np
 import tqdm
 from absl import logging
 
-from gan_jax import errors, interrupts, resume, sweep_spec, viz
+from gan_jax import errors, interrupts, parallel, resume, sweep_spec, viz
 from gan_jax import workdir as workdir_lib
 from gan_jax.checkpoint import Checkpoints, checkpoint_dir
 from gan_jax.config import Config, to_dict
@@ -398,7 +398,13 @@ class _Training:
                 f"sample_every_epochs must be positive, got {config.sample_every_epochs}"
             )
         self.gans = [build_gan(c) for c in configs]
-        self.gan = self.gans[0]
+        self.placement = parallel.plan(
+            config.num_devices,
+            len(configs) if vmapped else config.batch_size,
+            f"the group's {len(configs)} members" if vmapped else f"batch_size {config.batch_size}",
+            members=vmapped,
+        )
+        self.gan = dataclasses.replace(self.gans[0], batch_sharding=self.placement.batch_sharding)
         _check_data(self.gan, self.host_data[0])
         interrupts.raise_if_requested("before training started: nothing to save yet")
 
@@ -474,9 +480,11 @@ class _Training:
         data = self.host_data[0]
         if self.member_data:
             data = TrainingData(np.stack([d.examples for d in self.host_data]), None)
-        data = jax.device_put(
-            TrainingData(data.examples, data.labels if takes_labels(config) else None)
+        data = self.placement.put_data(
+            TrainingData(data.examples, data.labels if takes_labels(config) else None),
+            self.member_data,
         )
+        state = self.placement.put_state(state)
         for run, run_pending in zip(runs, pending, strict=True):
             run.writer = MetricWriter(run.workdir, resume_step=step)
             if run.diverged is None:
@@ -490,12 +498,13 @@ class _Training:
             should_stop=interrupts.requested,
             members=self.vmapped,
             member_data=self.member_data,
+            placement=self.placement,
         )
         grid_z, grid_labels, grid_cols = grid_inputs(config)
         examples = self.host_data[0].examples
         real_points = examples[:100] if examples.ndim == 2 else None
         logging.info(
-            "%s: %d examples, %d steps/epoch, %d epochs (%d steps), %s%s",
+            "%s: %d examples, %d steps/epoch, %d epochs (%d steps), %s%s%s",
             config.experiment,
             self.num_examples,
             schedule.steps_per_epoch,
@@ -503,6 +512,7 @@ class _Training:
             schedule.total_steps,
             f"resuming at step {step}" if step else "from scratch",
             f", {len(runs)} members in one program" if self.vmapped else "",
+            f", on {self.placement.num_devices} devices" if self.placement.mesh else "",
         )
         progress = tqdm.tqdm(
             total=schedule.total_steps,

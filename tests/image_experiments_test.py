@@ -2,22 +2,21 @@
 user runs them on tiny generated data sets: outputs, resume and the sampling command."""
 
 import importlib
-import io
 import json
 import os
 import subprocess
 import sys
-import zipfile
 
 import numpy as np
 import pytest
 from cli_runs import REPO, assert_one_line_error
 from cli_runs import run as run_module
+from generated_images import prepare_sprites, sprite_png
 from PIL import Image
 from states import assert_states_equal
 
 from gan_jax.checkpoint import restore_gan
-from gan_jax.data import image_folder, pokemon, quickdraw
+from gan_jax.data import image_folder, quickdraw
 from gan_jax.data.image_files import FitOptions
 from gan_jax.train import train_and_evaluate
 
@@ -38,32 +37,18 @@ CASES = {
 EPOCHS = {"dcgan_pokemon": 1, "quickdraw_camel": 4}  # 4 steps each (32 sprites / 8)
 
 
-def _sprite_png(rng: np.random.Generator) -> bytes:
-    """A coloured ellipse on white, like a sprite."""
-    image = np.full((64, 64, 3), 255, np.uint8)
-    yy, xx = np.mgrid[:64, :64]
-    cy, cx, ry, rx = rng.integers(20, 44, 2).tolist() + rng.integers(6, 18, 2).tolist()
-    image[((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 < 1] = rng.integers(0, 200, 3)
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="png")
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> str:
     """A TFDS data dir with 32 generated sprites (D2L's zip layout) and 64 camel bitmaps."""
     root = tmp_path_factory.mktemp("image_data")
+    data_dir = str(root / "tfds")
+    prepare_sprites(root, data_dir)
     rng = np.random.default_rng(0)
-    with zipfile.ZipFile(root / "pokemon.zip", "w") as archive:
-        for i in range(32):
-            archive.writestr(f"pokemon/kind{i % 4}/{i}.png", _sprite_png(rng))
     bitmaps = np.zeros((64, 28, 28), np.uint8)
     for bitmap in bitmaps:  # a horizontal and a vertical stroke each
         bitmap[rng.integers(4, 24), 4:24] = 255
         bitmap[4:24, rng.integers(4, 24)] = 255
     np.save(root / "camel.npy", bitmaps.reshape(64, 784))
-    data_dir = str(root / "tfds")
-    pokemon.prepare(data_dir, manual_path=str(root / "pokemon.zip"), num_workers=1)
     quickdraw.prepare(data_dir, manual_path=str(root / "camel.npy"))
     return data_dir
 
@@ -160,7 +145,7 @@ def own_images(tmp_path_factory) -> str:
     folder = root / "pictures"
     (folder / "nested").mkdir(parents=True)
     for i in range(40):  # images at the top: one unlabelled set, not class folders
-        (folder / ("nested" if i % 2 else "") / f"{i}.png").write_bytes(_sprite_png(rng))
+        (folder / ("nested" if i % 2 else "") / f"{i}.png").write_bytes(sprite_png(rng))
     data_dir = str(root / "tfds")
     image_folder.prepare(
         data_dir,

@@ -1,0 +1,132 @@
+"""Where a run's arrays live: one device, or a mesh of local devices (data parallelism).
+
+One run trains on several devices as one jitted program, through shardings (no
+`pmap`): its parameters and optimizer states are replicated, each real and fake batch
+is split along the mesh, and the device-resident data set is split by examples. XLA
+inserts the all-reduces (gradients, BatchNorm's batch statistics, every mean over the
+batch) that make the step the one-device step up to float rounding. A sweep group
+splits its members instead: each device trains its share of them.
+
+On one device nothing is placed or constrained, so a one-device run is the same
+program (and gives the same bits) as before data parallelism existed.
+"""
+
+import dataclasses
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from gan_jax.errors import UserError
+
+DEVICES = "devices"  # the mesh's one axis
+
+
+def device_count(requested: int, split_size: int, what: str) -> int:
+    """How many local devices a run uses.
+
+    Args:
+      requested: `Config.num_devices`; 0 asks for as many as are present.
+      split_size: the size that the devices split (the batch, or a sweep group's
+        members).
+      what: names `split_size` in errors, e.g. 'batch_size 100'.
+
+    With `requested` 0 the count is the largest that divides `split_size`, up to every
+    local device (so the cGAN's batch of one runs on one device of eight); an explicit
+    count that does not divide it is a one-line error.
+    """
+    available = jax.local_device_count()
+    if requested < 0:
+        raise UserError(f"num_devices must be 0 (all) or positive, got {requested}")
+    if requested > available:
+        kind = jax.local_devices()[0].platform.upper()
+        raise UserError(
+            f"num_devices={requested}, but this process has {available} {kind} device(s)"
+        )
+    if requested:
+        if split_size % requested:
+            raise UserError(
+                f"{what} does not split over num_devices={requested}: choose a multiple "
+                f"of {requested} or another --num_devices"
+            )
+        return requested
+    return max(n for n in range(1, available + 1) if split_size % n == 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    """A run's devices and where its state, data and batches go on them.
+
+    Attributes:
+      mesh: the devices as a one-axis mesh, or None for one device.
+      members: the state holds a sweep group's members (a leading member axis),
+        which the mesh splits; else the mesh splits each batch.
+    """
+
+    mesh: Mesh | None
+    members: bool = False
+
+    @property
+    def num_devices(self) -> int:
+        return 1 if self.mesh is None else self.mesh.size
+
+    @property
+    def batch_sharding(self) -> NamedSharding | None:
+        """How a step's batches are split, or None when they are not (one device, or a
+        sweep whose members are split instead)."""
+        if self.mesh is None or self.members:
+            return None
+        return NamedSharding(self.mesh, PartitionSpec(DEVICES))
+
+    def state_sharding(self) -> NamedSharding | None:
+        if self.mesh is None:
+            return None
+        spec = PartitionSpec(DEVICES) if self.members else PartitionSpec()
+        return NamedSharding(self.mesh, spec)
+
+    def constrain_state(self, state: Any) -> Any:
+        """Inside jit: the state kept where `put_state` put it (replicated, or split by
+        member), rather than wherever XLA's propagation would leave it."""
+        sharding = self.state_sharding()
+        if sharding is None:
+            return state
+        return jax.lax.with_sharding_constraint(state, sharding)
+
+    def put_state(self, state: Any) -> Any:
+        sharding = self.state_sharding()
+        return state if sharding is None else jax.device_put(state, sharding)
+
+    def put_data(self, data: Any, member_data: bool) -> Any:
+        """The training data on the devices: split by examples (padded to a multiple of
+        the device count with rows that no batch indexes), or with a sweep's members,
+        split by member (each member's own data set) or replicated (one shared set)."""
+        if self.mesh is None:
+            return jax.device_put(data)
+        if self.members:
+            spec = PartitionSpec(DEVICES) if member_data else PartitionSpec()
+            return jax.device_put(data, NamedSharding(self.mesh, spec))
+
+        def split_examples(x: np.ndarray) -> jax.Array:
+            padding = -len(x) % self.mesh.size
+            x = np.concatenate([x, np.zeros((padding, *x.shape[1:]), x.dtype)]) if padding else x
+            return jax.device_put(x, NamedSharding(self.mesh, PartitionSpec(DEVICES)))
+
+        return jax.tree.map(split_examples, data)
+
+
+def plan(num_devices: int, split_size: int, what: str, members: bool = False) -> Placement:
+    """The placement of a run (or, with `members`, of a sweep group of `split_size`)."""
+    count = device_count(num_devices, split_size, what)
+    if count == 1:
+        return Placement(None, members)
+    # A plain Mesh has Auto axes: XLA propagates the shardings we place and constrain
+    # (`jax.make_mesh` would make them Explicit, sharding in the types).
+    return Placement(Mesh(np.array(jax.local_devices()[:count]), (DEVICES,)), members)
+
+
+def split_batch(x: jax.Array | None, sharding: jax.sharding.Sharding | None) -> jax.Array | None:
+    """Inside jit: `x` (batch-leading) split as `sharding` says; as it is without one."""
+    if x is None or sharding is None:
+        return x
+    return jax.lax.with_sharding_constraint(x, sharding)
