@@ -74,7 +74,7 @@ def measure(setup: str, steps: int, repeats: int, extra_flags: list[str], member
     import numpy as np
     from absl import flags
 
-    from gan_jax import command
+    from gan_jax import command, parallel
     from gan_jax.data.pipeline import TrainingData
     from gan_jax.loop import default_loop, make_run_steps
     from gan_jax.state import build_gan, create_state, example_shape, stack_states
@@ -89,20 +89,33 @@ def measure(setup: str, steps: int, repeats: int, extra_flags: list[str], member
     settings = command.parsed_settings(module.Settings, holders)
     config = module.config(**dataclasses.asdict(settings))
 
-    gan = build_gan(config)
+    # Placed on the devices as `train` places a run (`--num_devices`; default all).
+    placement = parallel.plan(
+        config.num_devices,
+        members or config.batch_size,
+        f"{members} members" if members else f"batch_size {config.batch_size}",
+        members=members > 0,
+    )
+    gan = dataclasses.replace(build_gan(config), batch_sharding=placement.batch_sharding)
     num_examples = _NUM_EXAMPLES.get(experiment, 60_000)
     rng = np.random.default_rng(0)
     examples = rng.integers(0, 256, (num_examples, *example_shape(gan)), np.uint8)
     labels = rng.integers(0, 10, num_examples).astype(np.int32) if config.num_classes else None
-    data = jax.device_put(TrainingData(examples, labels))
+    data = placement.put_data(TrainingData(examples, labels), member_data=False)
     schedule = make_schedule(config, num_examples)
     run = make_run_steps(
-        gan, num_examples, schedule.batches_per_epoch, max_steps=steps, members=members > 0
+        gan,
+        num_examples,
+        schedule.batches_per_epoch,
+        max_steps=steps,
+        members=members > 0,
+        placement=placement,
     )
     if members:
         state = stack_states([create_state(gan, seed) for seed in range(members)])
     else:
         state = create_state(gan, config.seed)
+    state = placement.put_state(state)
 
     start = time.perf_counter()
     state, metrics = run(state, data, jnp.asarray(steps, jnp.int32))
@@ -117,7 +130,7 @@ def measure(setup: str, steps: int, repeats: int, extra_flags: list[str], member
     if not np.all(np.isfinite(metrics["loss_d"])):
         raise FloatingPointError(f"{setup}: non-finite loss")
     best = min(seconds)
-    step_flop = _step_flop(gan, state, members)
+    step_flop = _step_flop(build_gan(config), jax.device_get(state), members)
     peak = _matmul_peak_gflops()
     achieved = step_flop * steps / best / 1e9
     return {
@@ -139,6 +152,7 @@ def measure(setup: str, steps: int, repeats: int, extra_flags: list[str], member
         "matmul_peak_gflops": peak,
         "fraction_of_peak": achieved / peak,
         "loop": default_loop(gan),
+        "devices": placement.num_devices,
         "device": jax.devices()[0].device_kind,
         "platform": jax.default_backend(),
         "jax": jax.__version__,
