@@ -35,6 +35,7 @@ import orbax.checkpoint as ocp
 from absl import logging
 
 from gan_jax import config as config_lib
+from gan_jax import distributed
 from gan_jax.errors import UserError
 from gan_jax.state import GAN, GANState, build_gan, create_state
 
@@ -102,6 +103,14 @@ def _key_data(tree: Any) -> Any:
         return x
 
     return jax.tree.map(plain, tree)
+
+
+def _on_this_device(abstract: Any) -> Any:
+    """`abstract` (ShapeDtypeStructs) read whole onto this process's first device,
+    whatever devices the checkpoint was written from: Orbax refuses a target without
+    a sharding when the saved one spans other devices ("topology mismatch")."""
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), abstract)
 
 
 def _uncommitted(tree: Any) -> Any:
@@ -249,7 +258,7 @@ class Checkpoints:
         try:
             gan = gan_for(config)
             abstract = jax.eval_shape(lambda: create_state(gan, 0))
-            target = ocp.args.StandardRestore(_stored_fields(abstract))
+            target = ocp.args.StandardRestore(_on_this_device(_stored_fields(abstract)))
             restored = self._manager.restore(step, args=ocp.args.Composite(state=target))
             state = abstract.replace(**_uncommitted(restored["state"]))
         except UserError:
@@ -293,7 +302,7 @@ class Checkpoints:
                 return self.restore_step(candidate, gan_for)
             except DamagedCheckpointError as error:
                 logging.warning("skipping damaged checkpoint: %s", error)
-                if not self.read_only:
+                if not self.read_only and distributed.is_main():
                     self._move_aside(candidate)
         raise NoCheckpointError(f"no readable checkpoint in {self.directory} (tried {steps})")
 

@@ -256,7 +256,8 @@ def _keeping_state_in_place(one_step: Callable, placement: Placement) -> Callabl
 
     def placed_step(state: GANState, data: TrainingData, order: jax.Array):
         state, order, metrics = one_step(state, data, order)
-        return placement.constrain_state(state), order, metrics
+        # Metrics replicated: every process reads them back whole.
+        return placement.constrain_state(state), order, placement.replicate(metrics)
 
     return placed_step
 

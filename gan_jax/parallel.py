@@ -36,14 +36,19 @@ def device_count(requested: int, split_size: int, what: str) -> int:
     local device (so the cGAN's batch of one runs on one device of eight); an explicit
     count that does not divide it is a one-line error.
     """
-    available = jax.local_device_count()
+    available = jax.device_count()
     if requested < 0:
         raise UserError(f"num_devices must be 0 (all) or positive, got {requested}")
     if requested > available:
-        kind = jax.local_devices()[0].platform.upper()
-        raise UserError(
-            f"num_devices={requested}, but this process has {available} {kind} device(s)"
-        )
+        kind = jax.devices()[0].platform.upper()
+        raise UserError(f"num_devices={requested}, but the run has {available} {kind} device(s)")
+    if jax.process_count() > 1:  # every process's devices take part
+        if requested not in (0, available) or split_size % available:
+            raise UserError(
+                f"{what} does not split over the {available} devices of "
+                f"{jax.process_count()} processes, which a multi-process run uses all of"
+            )
+        return available
     if requested:
         if split_size % requested:
             raise UserError(
@@ -93,9 +98,15 @@ class Placement:
             return state
         return jax.lax.with_sharding_constraint(state, sharding)
 
+    def replicate(self, tree: Any) -> Any:
+        """Inside jit: `tree` with a whole copy on every device."""
+        if self.mesh is None:
+            return tree
+        return jax.lax.with_sharding_constraint(tree, NamedSharding(self.mesh, PartitionSpec()))
+
     def put_state(self, state: Any) -> Any:
         sharding = self.state_sharding()
-        return state if sharding is None else jax.device_put(state, sharding)
+        return state if sharding is None else jax.tree.map(lambda x: _place(x, sharding), state)
 
     def put_data(self, data: Any, member_data: bool) -> Any:
         """The training data on the devices: split by examples (padded to a multiple of
@@ -105,12 +116,12 @@ class Placement:
             return jax.device_put(data)
         if self.members:
             spec = PartitionSpec(DEVICES) if member_data else PartitionSpec()
-            return jax.device_put(data, NamedSharding(self.mesh, spec))
+            return jax.tree.map(lambda x: _place(x, NamedSharding(self.mesh, spec)), data)
 
         def split_examples(x: np.ndarray) -> jax.Array:
             padding = -len(x) % self.mesh.size
             x = np.concatenate([x, np.zeros((padding, *x.shape[1:]), x.dtype)]) if padding else x
-            return jax.device_put(x, NamedSharding(self.mesh, PartitionSpec(DEVICES)))
+            return _place(x, NamedSharding(self.mesh, PartitionSpec(DEVICES)))
 
         return jax.tree.map(split_examples, data)
 
@@ -122,7 +133,20 @@ def plan(num_devices: int, split_size: int, what: str, members: bool = False) ->
         return Placement(None, members)
     # A plain Mesh has Auto axes: XLA propagates the shardings we place and constrain
     # (`jax.make_mesh` would make them Explicit, sharding in the types).
-    return Placement(Mesh(np.array(jax.local_devices()[:count]), (DEVICES,)), members)
+    return Placement(Mesh(np.array(jax.devices()[:count]), (DEVICES,)), members)
+
+
+def _place(x: Any, sharding: NamedSharding) -> jax.Array:
+    """`x` (the same value in every process) placed as `sharding` says. Each process
+    puts only its own devices' shards: a mesh of several processes' devices is not
+    addressable from one, so `jax.device_put` cannot place on it."""
+    if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+        impl = jax.random.key_impl(x)
+        data = _place(jax.random.key_data(x), sharding)
+        wrap = jax.jit(lambda d: jax.random.wrap_key_data(d, impl=impl), out_shardings=sharding)
+        return wrap(data)
+    host = np.asarray(x)
+    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
 
 
 def split_batch(x: jax.Array | None, sharding: jax.sharding.Sharding | None) -> jax.Array | None:

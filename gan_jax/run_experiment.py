@@ -25,7 +25,7 @@ from typing import Any
 
 from absl import flags, logging
 
-from gan_jax import command, sweep_spec, sweep_summary
+from gan_jax import command, distributed, sweep_spec, sweep_summary
 from gan_jax import workdir as workdir_lib
 from gan_jax.config import Config, to_dict
 from gan_jax.errors import UserError
@@ -70,6 +70,13 @@ class RunOptions:
         "gan_jax/sweep_spec.py). Each member gets <workdir>/<member>/; members that differ "
         "only in seeds and optimizer settings train together as one vmapped program.",
     )
+    coordinator_address: str = setting(
+        "",
+        "host:port of process 0 of a multi-process run (every process runs the same "
+        "command with its own --process_id); empty: one process, or SLURM's tasks under srun.",
+    )
+    num_processes: int = setting(1, "Processes of a multi-process run.", POSITIVE)
+    process_id: int = setting(0, "This process's index in a multi-process run.", NON_NEGATIVE)
     sweep_chunk: int = setting(
         0,
         "Train at most this many members of a sweep group in one program, chunk after "
@@ -134,6 +141,9 @@ def main(experiment: types.ModuleType) -> None:
         del argv
         settings = command.parsed_settings(experiment.Settings, setting_flags)
         options = command.parsed_settings(RunOptions, option_flags)
+        distributed.initialize(
+            options.coordinator_address, options.num_processes, options.process_id
+        )
         if options.sweep is not None:
             _run_sweep(experiment, settings, options)
             return
@@ -147,9 +157,11 @@ def main(experiment: types.ModuleType) -> None:
             epoch_hooks=_epoch_hooks(experiment, config, options),
             start_over=options.start_over,
         )
+        if not distributed.is_main():  # the main process reports for the run
+            return
         report = getattr(experiment, "report", None)
         if report is not None:
-            report(Finished(config, settings, state, options))
+            report(Finished(config, settings, distributed.local_copy(state), options))
         print(next_steps(options.workdir, time.monotonic() - started))
 
     started = time.monotonic()

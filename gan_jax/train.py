@@ -22,7 +22,7 @@ import numpy as np
 import tqdm
 from absl import logging
 
-from gan_jax import errors, interrupts, parallel, resume, sweep_spec, viz
+from gan_jax import distributed, errors, interrupts, parallel, resume, sweep_spec, viz
 from gan_jax import workdir as workdir_lib
 from gan_jax.checkpoint import Checkpoints, checkpoint_dir
 from gan_jax.config import Config, to_dict
@@ -329,12 +329,15 @@ def _train(
     with interrupts.deferred(), contextlib.ExitStack() as stack:
         interrupts.raise_if_requested("before training started: nothing to save yet")
         workdirs = [workdir_lib.prepare(workdir) for workdir in workdirs]
-        for workdir in workdirs:
+        if vmapped and jax.process_count() > 1:
+            raise UserError("a sweep runs in one process (several processes: not yet)")
+        for workdir in workdirs if distributed.is_main() else ():
             stack.enter_context(workdir_lib.WorkdirLock(workdir))
             if start_over:
                 moved = resume.move_run_aside(workdir, keep=(workdir_lib.LOCK_NAME,))
                 if moved:
                     logging.warning("--start_over: moved the previous run to %s", moved)
+        distributed.sync("workdirs ready")  # the others read what the main process left
         try:
             return _Training(configs, workdirs, epoch_hooks, vmapped).run()
         except Exception as error:  # Orbax re-raises OSErrors as other types.
@@ -354,6 +357,24 @@ def _disk_full(workdir: str, error: BaseException) -> errors.DiskFullError:
         f"out of disk space writing to {workdir} ({str(error).splitlines()[0][:120]}); "
         f"{kept}; free some space and rerun to resume"
     )
+
+
+class _NoWriter:
+    """The metric writer of a process other than the main one, which writes the run's
+    records alone."""
+
+    def __init__(self, workdir: str, *, resume_step: int):
+        del workdir, resume_step
+        self.records: list[dict[str, Any]] = []
+
+    def write(self, record: Mapping[str, Any], *, prefix: str = "train") -> None:
+        del record, prefix
+
+    def write_images(self, *args: Any) -> None:
+        del args
+
+    def close(self) -> None:
+        pass
 
 
 @dataclasses.dataclass
@@ -422,7 +443,8 @@ class _Training:
                 "; ".join(f"{k}: {a} -> {b}" for k, (a, b) in changes.items()),
             )
             state = resume.apply_optimizer_settings(gan, state)
-            resume.record_changes(run.workdir, restored.step, changes)
+            if distributed.is_main():
+                resume.record_changes(run.workdir, restored.step, changes)
         logging.info("resumed from step %d in %s", restored.step, run.checkpoints.directory)
         return state, restored.pending_metrics
 
@@ -450,7 +472,8 @@ class _Training:
                     "the sweep's members were saved at different steps "
                     f"({sorted(steps)}); rerun with --start_over, or run them one by one"
                 )
-            for run in runs:  # written only once the checkpoint's settings are known to fit
+            for run in runs if distributed.is_main() else ():
+                # Written only once the checkpoint's settings are known to fit.
                 with open(os.path.join(run.workdir, "config.json"), "w") as f:
                     json.dump(to_dict(run.config), f, indent=2)
             states = [state for state, _ in restored]
@@ -486,7 +509,11 @@ class _Training:
         )
         state = self.placement.put_state(state)
         for run, run_pending in zip(runs, pending, strict=True):
-            run.writer = MetricWriter(run.workdir, resume_step=step)
+            run.writer = (
+                MetricWriter(run.workdir, resume_step=step)
+                if distributed.is_main()
+                else _NoWriter(run.workdir, resume_step=step)
+            )
             if run.diverged is None:
                 run.records = _EpochRecords(schedule, config.batch_size, step, run_pending)
             run.saved_step = run.checkpoints.latest_step()
@@ -519,7 +546,7 @@ class _Training:
             initial=step,
             unit="step",
             dynamic_ncols=True,
-            disable=None,  # only on a terminal
+            disable=None if distributed.is_main() else True,  # only on a terminal
         )
         try:
             while step < schedule.total_steps:
@@ -690,9 +717,13 @@ class _Training:
         sampling = step % schedule.steps_per_epoch == 0 and (
             epoch % config.sample_every_epochs == 0 or step == schedule.total_steps
         )
+        if not distributed.is_main():  # the main process writes records and pictures
+            return
+        # With several processes, on the main one's copy of the (replicated) state.
+        shown = distributed.local_copy(for_sampling(state))
         if sampling and completed:
             for hook in self.epoch_hooks:
-                completed[-1].update(hook(gan, for_sampling(state), epoch))
+                completed[-1].update(hook(gan, shown, epoch))
         for record in completed:
             writer.write(record)
             if not self.vmapped and (len(completed) <= 3 or record is completed[-1]):
@@ -701,7 +732,7 @@ class _Training:
         # loss plot per member per epoch took longer than training 64 Gaussian members.
         if not sampling or (self.vmapped and step != schedule.total_steps):
             return
-        samples = np.asarray(gan.jitted_generate(for_sampling(state), grid_z, grid_labels))
+        samples = np.asarray(gan.jitted_generate(shown, grid_z, grid_labels))
         write_samples(
             os.path.join(workdir, "samples", f"epoch_{epoch:04d}.png"),
             samples,

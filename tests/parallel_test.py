@@ -4,15 +4,17 @@ one-line errors."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
 import jax
 import pytest
-from cli_runs import MLP_MNIST, REPO, assert_one_line_error
+from cli_runs import MLP_MNIST, REPO, assert_one_line_error, run
 from generated_images import prepare_sprites
 
 from gan_jax import parallel
+from gan_jax.checkpoint import restore_gan, state_digest
 from gan_jax.errors import UserError
 
 FOUR_DEVICES = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
@@ -80,8 +82,51 @@ def test_device_counts():
     assert jax.local_device_count() == 1  # the test process has the one CPU device
     assert parallel.device_count(0, 100, "batch_size 100") == 1
     assert parallel.device_count(1, 7, "batch_size 7") == 1
-    with pytest.raises(UserError, match="num_devices=2, but this process has 1 CPU device"):
+    with pytest.raises(UserError, match="num_devices=2, but the run has 1 CPU device"):
         parallel.device_count(2, 100, "batch_size 100")
     with pytest.raises(UserError, match="must be 0"):
         parallel.device_count(-1, 100, "batch_size 100")
     assert parallel.plan(0, 100, "batch_size 100").mesh is None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_train_one_run_and_one_cpu_restores_it(mnist_data_dir, tmp_path):
+    """Two processes on this machine (2 fake CPU devices each) through jax.distributed:
+    one run over their 4 devices, one set of files, restorable by a single process."""
+    workdir = str(tmp_path / "run")
+    address = f"127.0.0.1:{_free_port()}"
+    script = os.path.join(REPO, "tests", "multi_process_run.py")
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    env["PYTHONPATH"] = REPO
+    processes = [
+        subprocess.Popen(
+            [sys.executable, script, address, str(i), mnist_data_dir, workdir],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in (1, 0)
+    ]
+    outputs = [p.communicate(timeout=600) for p in processes]
+    for process, (_, err) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, err[-3000:]
+    reports = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    assert reports[0] == reports[1]  # the same parameters and optimizer states in both
+    assert reports[0]["devices"] == 4 and reports[0]["step"] == 8
+    # One writer: each epoch's record once, one checkpoint of the last step.
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        assert [json.loads(line)["step"] for line in f] == [4, 8]
+    assert os.listdir(os.path.join(workdir, "checkpoints")) == ["8"]
+    _, restored, step = restore_gan(workdir)  # this process: one CPU device
+    assert step == 8 and state_digest(restored) == reports[0]["digest"]
+    out = str(tmp_path / "samples.png")
+    sampled = run("gan_jax.sample", f"--workdir={workdir}", f"--out={out}")
+    assert sampled.returncode == 0, sampled.stderr[-2000:]
+    assert os.path.exists(out)
