@@ -63,6 +63,13 @@ def sync(name: str) -> None:
         multihost_utils.sync_global_devices(name)
 
 
+def gather(value: int) -> list[int]:
+    """`value` of every process, in process order (all of them must call this)."""
+    if jax.process_count() == 1:
+        return [value]
+    return np.asarray(multihost_utils.process_allgather(np.int32(value))).tolist()
+
+
 def local_copy(tree: object) -> object:
     """`tree`, replicated over the devices of several processes, as plain arrays on this
     process's default device: code that only the main process runs (pictures, reports)

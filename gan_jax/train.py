@@ -346,6 +346,18 @@ def _train(
             raise
 
 
+def _raise_if_stop_requested(when: str) -> None:
+    """`interrupts.raise_if_requested`, agreed by every process of a multi-process run:
+    a signal to any one stops them all at the same step, where each takes part in
+    saving the checkpoint."""
+    if jax.process_count() == 1:
+        interrupts.raise_if_requested(when)
+        return
+    signum = max(distributed.gather(interrupts.requested() or 0))
+    if signum:
+        raise errors.Interrupted(signum, f"interrupted by {interrupts.signal_name(signum)} {when}")
+
+
 def _disk_full(workdir: str, error: BaseException) -> errors.DiskFullError:
     steps = (
         sorted(int(n) for n in os.listdir(checkpoint_dir(workdir)) if n.isdigit())
@@ -522,7 +534,9 @@ class _Training:
             self.num_examples,
             schedule.batches_per_epoch,
             max_steps=min(config.steps_per_dispatch, schedule.total_steps),
-            should_stop=interrupts.requested,
+            # Several processes agree on a stop once per dispatch instead (see
+            # `_raise_if_stop_requested`).
+            should_stop=interrupts.requested if jax.process_count() == 1 else None,
             members=self.vmapped,
             member_data=self.member_data,
             placement=self.placement,
@@ -550,7 +564,7 @@ class _Training:
         )
         try:
             while step < schedule.total_steps:
-                interrupts.raise_if_requested("during training")
+                _raise_if_stop_requested("during training")
                 num_steps = _next_stop(step, schedule, config) - step
                 start = time.perf_counter()
                 # `state` is donated; a diverged member's last finite state is rerun from here.

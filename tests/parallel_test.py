@@ -4,13 +4,14 @@ one-line errors."""
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 
 import jax
 import pytest
-from cli_runs import MLP_MNIST, REPO, assert_one_line_error, run
+from cli_runs import MLP_MNIST, REPO, assert_one_line_error, run, wait_for
 from generated_images import prepare_sprites
 
 from gan_jax import parallel
@@ -130,3 +131,41 @@ def test_two_processes_train_one_run_and_one_cpu_restores_it(mnist_data_dir, tmp
     sampled = run("gan_jax.sample", f"--workdir={workdir}", f"--out={out}")
     assert sampled.returncode == 0, sampled.stderr[-2000:]
     assert os.path.exists(out)
+
+
+def test_a_signal_to_one_process_stops_both_at_one_step_with_one_checkpoint(
+    mnist_data_dir, tmp_path
+):
+    workdir = str(tmp_path)
+    address = f"127.0.0.1:{_free_port()}"
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                os.path.join(REPO, "experiments", "mlp_gan_mnist_deep.py"),
+                f"--coordinator_address={address}",
+                "--num_processes=2",
+                f"--process_id={i}",
+                f"--workdir={workdir}",
+                f"--data_dir={mnist_data_dir}",
+                "--num_examples=400",
+                "--num_epochs=100000",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in (0, 1)
+    ]
+    metrics = os.path.join(workdir, "metrics.jsonl")
+    wait_for(lambda: os.path.exists(metrics) and os.path.getsize(metrics) > 0, timeout=300)
+    processes[1].send_signal(signal.SIGTERM)  # process 0 gets no signal
+    outputs = [p.communicate(timeout=120) for p in processes]
+    assert [p.returncode for p in processes] == [143, 143], outputs[0][1][-2000:]
+    messages = [err.strip().splitlines()[-1] for _, err in outputs]
+    assert messages[0] == messages[1], messages
+    step = int(messages[0].split(" at step ")[1].split(":")[0])
+    assert os.listdir(os.path.join(workdir, "checkpoints")) == [str(step)]
