@@ -7,6 +7,8 @@ of the data set and of each batch (`gan_jax.parallel`).
 """
 
 import os
+import sys
+import threading
 
 import jax
 import jax.numpy as jnp
@@ -30,7 +32,10 @@ def initialize(
         `process_id` say how many processes there are and which this one is. Without
         it, a SLURM job step of several tasks gives all three (JAX reads SLURM's
         environment); otherwise the run is this one process and nothing happens.
-      timeout_s: how long to wait for the other processes to join.
+      timeout_s: how long to wait for the other processes to join. Past it the process
+        exits with a one-line error (JAX's own timeout, later, would abort it with a C++
+        stack trace). A process that dies during the run is JAX's to report: the others
+        abort once its heartbeats have been missing for 100 s.
     """
     if coordinator_address:
         if num_processes < 1 or not 0 <= process_id < num_processes:
@@ -38,18 +43,37 @@ def initialize(
                 f"--coordinator_address needs --num_processes >= 1 and --process_id in "
                 f"[0, num_processes), got {num_processes} and {process_id}"
             )
-        jax.distributed.initialize(
-            coordinator_address,
-            num_processes,
-            process_id,
-            initialization_timeout=timeout_s,
-        )
+        where = f"{num_processes} processes at {coordinator_address}"
+        arguments = {
+            "coordinator_address": coordinator_address,
+            "num_processes": num_processes,
+            "process_id": process_id,
+        }
     elif int(os.environ.get("SLURM_NTASKS", "1")) > 1 and "SLURM_STEP_ID" in os.environ:
-        jax.distributed.initialize(initialization_timeout=timeout_s)
+        where = f"SLURM's {os.environ['SLURM_NTASKS']} tasks"
+        arguments = {}
     else:
         return
+    watchdog = threading.Timer(timeout_s, _not_joined, (where, timeout_s))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        jax.distributed.initialize(**arguments, initialization_timeout=timeout_s + 60)
+    finally:
+        watchdog.cancel()
     if not is_main():  # one process logs for the run
         logging.set_verbosity(logging.WARNING)
+
+
+def _not_joined(where: str, timeout_s: int) -> None:
+    # From the watchdog thread, while the main thread waits inside JAX's C++ runtime.
+    print(
+        f"error: the run of {where} did not start within {timeout_s} s: a process is "
+        "missing (started late, crashed, or given another address or --num_processes)",
+        file=sys.stderr,
+        flush=True,
+    )
+    os._exit(1)
 
 
 def is_main() -> bool:

@@ -77,6 +77,9 @@ class RunOptions:
     )
     num_processes: int = setting(1, "Processes of a multi-process run.", POSITIVE)
     process_id: int = setting(0, "This process's index in a multi-process run.", NON_NEGATIVE)
+    peer_timeout: int = setting(
+        300, "Seconds a multi-process run waits for all its processes to start.", POSITIVE
+    )
     sweep_chunk: int = setting(
         0,
         "Train at most this many members of a sweep group in one program, chunk after "
@@ -142,7 +145,10 @@ def main(experiment: types.ModuleType) -> None:
         settings = command.parsed_settings(experiment.Settings, setting_flags)
         options = command.parsed_settings(RunOptions, option_flags)
         distributed.initialize(
-            options.coordinator_address, options.num_processes, options.process_id
+            options.coordinator_address,
+            options.num_processes,
+            options.process_id,
+            options.peer_timeout,
         )
         if options.sweep is not None:
             _run_sweep(experiment, settings, options)

@@ -169,3 +169,17 @@ def test_a_signal_to_one_process_stops_both_at_one_step_with_one_checkpoint(
     assert messages[0] == messages[1], messages
     step = int(messages[0].split(" at step ")[1].split(":")[0])
     assert os.listdir(os.path.join(workdir, "checkpoints")) == [str(step)]
+
+
+def test_a_process_whose_peer_never_starts_stops_with_one_line(tmp_path):
+    result = run(
+        os.path.join(REPO, "experiments", "mlp_gan_mnist_deep.py"),
+        f"--coordinator_address=127.0.0.1:{_free_port()}",
+        "--num_processes=2",
+        "--process_id=0",
+        "--peer_timeout=5",
+        f"--workdir={tmp_path}",
+        timeout=60,
+    )
+    line = assert_one_line_error(result, "error: the run of 2 processes at 127.0.0.1:")
+    assert "did not start within 5 s" in line
