@@ -5,6 +5,7 @@
 #   ./launch.sh seeds EXPERIMENT "0 1 2" [FLAGS...] one run per seed, workdir runs/EXPERIMENT/seed_N
 #   ./launch.sh sweep EXPERIMENT SPEC [FLAGS...]   a sweep, e.g. sweep gaussian_2d 'lr_d=0.02,0.05;seed=0:8'
 #   ./launch.sh local N EXPERIMENT [FLAGS...]      one run as N processes on this machine (jax.distributed)
+#   ./launch.sh slurm EXPERIMENT [FLAGS...]        one run across the job's nodes (srun, a task per node)
 #
 # A run uses every device of its processes (data parallel; see the README's "Many devices").
 # EXPERIMENT is a file name under experiments/ without .py. Every run resumes from
@@ -12,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 [ $# -ge 2 ] || usage
 mode=$1
 if [ "$mode" = local ]; then
@@ -43,6 +44,10 @@ case "$mode" in
     spec=$1
     shift
     exec "$python" "$script" --sweep="$spec" --workdir="runs/${experiment}_sweep" "$@" ;;
+  slurm)
+    command -v srun >/dev/null || { echo "error: srun not found (not on a SLURM cluster?)" >&2; exit 2; }
+    # The tasks join one run: gan_jax.distributed reads SLURM's environment.
+    exec srun --ntasks-per-node=1 "$python" "$script" "$@" ;;
   local)
     port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     join=(--coordinator_address="127.0.0.1:$port" --num_processes="$processes")
