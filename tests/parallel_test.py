@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 
 import jax
 import pytest
@@ -96,25 +97,31 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_processes_train_one_run_and_one_cpu_restores_it(mnist_data_dir, tmp_path):
-    """Two processes on this machine (2 fake CPU devices each) through jax.distributed:
-    one run over their 4 devices, one set of files, restorable by a single process."""
-    workdir = str(tmp_path / "run")
-    address = f"127.0.0.1:{_free_port()}"
-    script = os.path.join(REPO, "tests", "multi_process_run.py")
+def _start_two_processes(argv: Callable[[int], list[str]]) -> list[subprocess.Popen]:
+    """Processes 0 and 1 of a run on this machine, 2 fake CPU devices each; `argv(i)` is
+    process i's command line after the interpreter."""
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     env["PYTHONPATH"] = REPO
-    processes = [
+    return [
         subprocess.Popen(
-            [sys.executable, script, address, str(i), mnist_data_dir, workdir],
+            [sys.executable, *argv(i)],
             cwd=REPO,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for i in (1, 0)
+        for i in (0, 1)
     ]
+
+
+def test_two_processes_train_one_run_and_one_cpu_restores_it(mnist_data_dir, tmp_path):
+    """Two processes on this machine (2 fake CPU devices each) through jax.distributed:
+    one run over their 4 devices, one set of files, restorable by a single process."""
+    workdir = str(tmp_path / "run")
+    address = f"127.0.0.1:{_free_port()}"
+    script = os.path.join(REPO, "tests", "multi_process_run.py")
+    processes = _start_two_processes(lambda i: [script, address, str(i), mnist_data_dir, workdir])
     outputs = [p.communicate(timeout=600) for p in processes]
     for process, (_, err) in zip(processes, outputs, strict=True):
         assert process.returncode == 0, err[-3000:]
@@ -138,28 +145,18 @@ def test_a_signal_to_one_process_stops_both_at_one_step_with_one_checkpoint(
 ):
     workdir = str(tmp_path)
     address = f"127.0.0.1:{_free_port()}"
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    processes = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                os.path.join(REPO, "experiments", "mlp_gan_mnist_deep.py"),
-                f"--coordinator_address={address}",
-                "--num_processes=2",
-                f"--process_id={i}",
-                f"--workdir={workdir}",
-                f"--data_dir={mnist_data_dir}",
-                "--num_examples=400",
-                "--num_epochs=100000",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in (0, 1)
-    ]
+    processes = _start_two_processes(
+        lambda i: [
+            os.path.join(REPO, "experiments", "mlp_gan_mnist_deep.py"),
+            f"--coordinator_address={address}",
+            "--num_processes=2",
+            f"--process_id={i}",
+            f"--workdir={workdir}",
+            f"--data_dir={mnist_data_dir}",
+            "--num_examples=400",
+            "--num_epochs=100000",
+        ]
+    )
     metrics = os.path.join(workdir, "metrics.jsonl")
     wait_for(lambda: os.path.exists(metrics) and os.path.getsize(metrics) > 0, timeout=300)
     processes[1].send_signal(signal.SIGTERM)  # process 0 gets no signal
