@@ -1,11 +1,13 @@
-"""Where a run's arrays live: one device, or a mesh of local devices (data parallelism).
+"""Where a run's arrays live: one device, or a mesh of devices (data parallelism).
 
 One run trains on several devices as one jitted program, through shardings (no
 `pmap`): its parameters and optimizer states are replicated, each real and fake batch
 is split along the mesh, and the device-resident data set is split by examples. XLA
 inserts the all-reduces (gradients, BatchNorm's batch statistics, every mean over the
 batch) that make the step the one-device step up to float rounding. A sweep group
-splits its members instead: each device trains its share of them.
+splits its members instead: each device trains its share of them. The mesh holds
+every device of every process of the run (`gan_jax.distributed`); each process
+places only its own devices' shards.
 
 On one device nothing is placed or constrained, so a one-device run is the same
 program (and gives the same bits) as before data parallelism existed.
