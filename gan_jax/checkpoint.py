@@ -29,7 +29,6 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
@@ -111,26 +110,6 @@ def _on_this_device(abstract: Any) -> Any:
     a sharding when the saved one spans other devices ("topology mismatch")."""
     device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), abstract)
-
-
-def _uncommitted(tree: Any) -> Any:
-    """`tree`'s arrays as freshly created arrays are: on the default device, uncommitted.
-
-    Orbax commits what it restores to a device, and jit lowers committed inputs to a
-    different program (sharding annotations) than uncommitted ones: a resumed run would
-    miss every compilation cache entry of the fresh run before it, and compile its step
-    twice (once for the restored state, once for the state the first step returns).
-    """
-
-    def fresh(x: Any) -> Any:
-        if not isinstance(x, jax.Array):
-            return x
-        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
-            data = jnp.asarray(np.asarray(jax.random.key_data(x)))
-            return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))
-        return jnp.asarray(np.asarray(x))
-
-    return jax.tree.map(fresh, tree)
 
 
 def _encode_metrics(metrics: Mapping[str, np.ndarray]) -> dict[str, Any]:
@@ -260,7 +239,10 @@ class Checkpoints:
             abstract = jax.eval_shape(lambda: create_state(gan, 0))
             target = ocp.args.StandardRestore(_on_this_device(_stored_fields(abstract)))
             restored = self._manager.restore(step, args=ocp.args.Composite(state=target))
-            state = abstract.replace(**_uncommitted(restored["state"]))
+            # Uncommitted, as a fresh state is: Orbax commits what it restores, and jit lowers
+            # committed inputs to another program, so a resumed run would miss the fresh
+            # run's compilation cache and compile its step twice.
+            state = abstract.replace(**distributed.uncommitted_copy(restored["state"]))
         except UserError:
             raise
         except Exception as error:  # Orbax/TensorStore raise many types for bad files.
@@ -401,7 +383,7 @@ def save_pytree(path: str, tree: Any) -> None:
 def restore_pytree(path: str, abstract: Any) -> Any:
     """Reads a pytree written by `save_pytree` into the structure of `abstract`."""
     with ocp.StandardCheckpointer() as checkpointer:
-        return _uncommitted(checkpointer.restore(path, abstract))
+        return distributed.uncommitted_copy(checkpointer.restore(path, abstract))
 
 
 _READ_ATTEMPTS = 5  # listings of a directory that a writer is pruning, before giving up

@@ -100,6 +100,13 @@ def local_copy(tree: object) -> object:
     computes on these without the others. Unchanged in a single-process run."""
     if jax.process_count() == 1:
         return tree
+    return uncommitted_copy(tree)
+
+
+def uncommitted_copy(tree: object) -> object:
+    """Each array of `tree` as a freshly created one is: on this process's default
+    device, uncommitted, copied from this process's replica (an array spread over
+    several processes must be replicated)."""
     return jax.tree.map(_local, tree)
 
 

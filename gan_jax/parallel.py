@@ -26,7 +26,7 @@ DEVICES = "devices"  # the mesh's one axis
 
 
 def device_count(requested: int, split_size: int, what: str) -> int:
-    """How many local devices a run uses.
+    """How many devices a run uses (of every process, when there are several).
 
     Args:
       requested: `Config.num_devices`; 0 asks for as many as are present.
@@ -35,8 +35,8 @@ def device_count(requested: int, split_size: int, what: str) -> int:
       what: names `split_size` in errors, e.g. 'batch_size 100'.
 
     With `requested` 0 the count is the largest that divides `split_size`, up to every
-    local device (so the cGAN's batch of one runs on one device of eight); an explicit
-    count that does not divide it is a one-line error.
+    device (so the cGAN's batch of one runs on one device of eight); an explicit count
+    that does not divide it is a one-line error. Several processes use all devices.
     """
     available = jax.device_count()
     if requested < 0:
