@@ -18,6 +18,7 @@ clean up or delete anything, so they can run beside a training process.
 """
 
 import base64
+import concurrent.futures
 import dataclasses
 import datetime
 import hashlib
@@ -29,6 +30,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
@@ -104,6 +106,27 @@ def _key_data(tree: Any) -> Any:
     return jax.tree.map(plain, tree)
 
 
+def _host_copy(tree: Any) -> Any:
+    """The arrays of `tree` copied to NumPy, except PRNG keys (Orbax stores those itself).
+
+    A copy, not a view of device memory, so that the caller may donate the state to its
+    next step while a save is queued; and NumPy arrays cost Orbax about half the time
+    per array of device arrays (1.0 against 1.8 ms; a GAN state has 40 to 100 of them).
+    Orbax reads either kind back into whatever the restore asks for. Arrays spread over
+    several processes stay device arrays, of which each process writes its own shards.
+    """
+
+    def copy(x: Any) -> Any:
+        if isinstance(x, jax.Array) and (
+            jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+            or not x.is_fully_addressable  # several processes: each writes its shards
+        ):
+            return jnp.copy(x)
+        return np.array(x, copy=True)
+
+    return jax.tree.map(copy, tree)
+
+
 def _on_this_device(abstract: Any) -> Any:
     """`abstract` (ShapeDtypeStructs) read whole onto this process's first device,
     whatever devices the checkpoint was written from: Orbax refuses a target without
@@ -130,13 +153,21 @@ def _decode_metrics(encoded: Mapping[str, Any]) -> dict[str, np.ndarray]:
     }
 
 
+# Where asynchronous saves run, one at a time for the whole process: Orbax's signalling
+# breaks when two saves run at once, even of different directories. Most of a save
+# (about 0.1 s, whatever the state's size) is Orbax waiting on its own threads, which
+# this thread does while the caller goes on: a sweep saves 64 members at each step.
+_SAVER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
+
+
 class Checkpoints:
     """Saves and restores verified `(GANState, Config)` pairs under one directory.
 
     Args:
       directory: the checkpoints folder (`checkpoint_dir(workdir)`).
       max_to_keep: how many steps a writer keeps.
-      asynchronous: whether saves return before the files are written.
+      asynchronous: whether saves return before the files are written; an error of
+        such a save is raised by the next `save`, `wait` or `close`.
       read_only: a reader: no directory creation, no temp-folder cleanup, no saves.
     """
 
@@ -150,6 +181,8 @@ class Checkpoints:
     ):
         self.directory = os.path.abspath(directory)
         self.read_only = read_only
+        self.asynchronous = asynchronous
+        self._queued: list[concurrent.futures.Future] = []
         if read_only:
             if not os.path.isdir(self.directory):
                 raise NoCheckpointError(f"no checkpoints directory {self.directory}")
@@ -159,7 +192,9 @@ class Checkpoints:
         else:
             options = ocp.CheckpointManagerOptions(
                 max_to_keep=max_to_keep,
-                enable_async_checkpointing=asynchronous,
+                # Each save runs on `_SAVER`: Orbax's own background writing would only
+                # keep the previous save's directory busy when the next one starts.
+                enable_async_checkpointing=False,
                 # A process killed mid-save leaves a '*.orbax-checkpoint-tmp' folder.
                 cleanup_tmp_directories=True,
                 create=True,
@@ -194,15 +229,18 @@ class Checkpoints:
         state: GANState,
         config: config_lib.Config,
         pending_metrics: Mapping[str, np.ndarray] | None = None,
-    ) -> bool:
-        """Starts writing `state` at `step`; False (and no write) if the step exists.
+    ) -> None:
+        """Writes `state` at `step` (or starts to, when asynchronous); a step that is
+        already saved is left as it is.
 
-        The caller guarantees that the state is finite: nothing here checks it.
+        The caller guarantees that the state is finite: nothing here checks it, and the
+        caller may donate `state` to its next step as soon as this returns.
         """
         if self.read_only:
             raise RuntimeError("a read-only Checkpoints cannot save")
-        if step in self._manager.all_steps():
-            return False
+        # One save in flight per directory, as with Orbax's own asynchronous saves: a run
+        # that saves faster than the disk takes them waits, rather than queueing copies.
+        self._finish_queued_saves()
         config_dict = config_lib.to_dict(config)
         manifest = {
             "format": MANIFEST_FORMAT,
@@ -211,15 +249,33 @@ class Checkpoints:
             "config_digest": config_digest(config_dict),
             "pending_metrics": _encode_metrics(pending_metrics or {}),
         }
-        return self._manager.save(
+        fields = _host_copy(_stored_fields(state))
+        if self.asynchronous:
+            self._queued.append(_SAVER.submit(self._write, step, fields, config_dict, manifest))
+        else:
+            self._write(step, fields, config_dict, manifest)
+
+    def _write(
+        self, step: int, fields: dict[str, Any], config_dict: dict[str, Any], manifest: Any
+    ) -> None:
+        if step in self._manager.all_steps():
+            return
+        self._manager.save(
             step,
             args=ocp.args.Composite(
-                state=ocp.args.StandardSave(_stored_fields(state)),
+                state=ocp.args.StandardSave(fields),
                 config=ocp.args.JsonSave(config_dict),
                 manifest=ocp.args.JsonSave(manifest),
             ),
             force=True,
         )
+
+    def _finish_queued_saves(self) -> None:
+        """Waits for the queued saves; raises the error of one that failed."""
+        queued, self._queued = self._queued, []
+        concurrent.futures.wait(queued)
+        for future in queued:
+            future.result()
 
     def restore_config(self, step: int) -> config_lib.Config:
         """The config saved with `step`, checked against its digest."""
@@ -289,12 +345,15 @@ class Checkpoints:
         raise NoCheckpointError(f"no readable checkpoint in {self.directory} (tried {steps})")
 
     def wait(self) -> None:
-        """Blocks until every started save is on disk."""
+        """Blocks until every started save is on disk; raises a failed save's error."""
+        self._finish_queued_saves()
         self._manager.wait_until_finished()
 
     def close(self) -> None:
-        self._manager.wait_until_finished()
-        self._manager.close()
+        try:
+            self.wait()
+        finally:
+            self._manager.close()
 
     def _read_config(self, step: int) -> tuple[config_lib.Config, dict[str, Any] | None]:
         step_dir = os.path.join(self.directory, str(step))

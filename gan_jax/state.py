@@ -56,11 +56,12 @@ class GAN:
     # None on one device.
     batch_sharding: jax.sharding.Sharding | None = None
 
-    @functools.cached_property
+    @property
     def jitted_generate(self) -> Callable[..., jax.Array]:
-        """`generate(self, state, z, labels)` jitted once per GAN, so repeated sampling
-        (grids each epoch, scores each evaluation) reuses its compilations."""
-        return jax.jit(functools.partial(generate, self))
+        """`generate(self, state, z, labels)` jitted once per generator architecture, so
+        repeated sampling (grids each epoch, scores each evaluation, every member of a
+        sweep) reuses its compilations."""
+        return _jitted_generate(self.generator)
 
 
 def build_gan(config: Config) -> GAN:
@@ -170,7 +171,19 @@ def for_sampling(state: GANState, *, raw_generator: bool = False) -> GANState:
 
 def generate(gan: GAN, state: GANState, z: jax.Array, labels: jax.Array | None = None) -> jax.Array:
     """G's output for latents z in inference mode (BatchNorm running averages, no dropout)."""
+    return _generate_with(gan.generator, state, z, labels)
+
+
+def _generate_with(
+    generator: nn.Module, state: GANState, z: jax.Array, labels: jax.Array | None
+) -> jax.Array:
     g = state.generator
-    return gan.generator.apply(variables(g.params, g.batch_stats), z, labels, train=False).astype(
+    return generator.apply(variables(g.params, g.batch_stats), z, labels, train=False).astype(
         jnp.float32
     )
+
+
+@functools.cache
+def _jitted_generate(generator: nn.Module) -> Callable[..., jax.Array]:
+    # Keyed by the module, which compares by its settings: equal configs share one jit.
+    return jax.jit(functools.partial(_generate_with, generator))

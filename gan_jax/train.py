@@ -420,6 +420,8 @@ class _Training:
         self.configs, self.workdirs, self.vmapped = configs, workdirs, vmapped
         self.config = config
         self.epoch_hooks = epoch_hooks
+        # Where a sweep's members draw their final pictures (set while training).
+        self.drawing: viz.DrawingProcess | None = None
         # Synthetic data sets are drawn from each run's seed; others are shared.
         self.member_data = vmapped and config.data.name in SEED_DRAWN_DATA
         own_data = configs if self.member_data else configs[:1]
@@ -490,7 +492,10 @@ class _Training:
                     json.dump(to_dict(run.config), f, indent=2)
             states = [state for state, _ in restored]
             state = stack_states(states) if self.vmapped else states[0]
-            final = self._loop(runs, state, [pending for _, pending in restored])
+            with contextlib.ExitStack() as stack:
+                if self.vmapped and distributed.is_main():
+                    self.drawing = stack.enter_context(viz.DrawingProcess())
+                final = self._loop(runs, state, [pending for _, pending in restored])
             if not self.vmapped:
                 return [final]
             return [
@@ -747,7 +752,9 @@ class _Training:
         if not sampling or (self.vmapped and step != schedule.total_steps):
             return
         samples = np.asarray(gan.jitted_generate(shown, grid_z, grid_labels))
-        write_samples(
+        draw = self.drawing.draw if self.drawing else _draw_here
+        draw(
+            write_samples,
             os.path.join(workdir, "samples", f"epoch_{epoch:04d}.png"),
             samples,
             config,
@@ -758,4 +765,8 @@ class _Training:
             writer.write_images(
                 "samples", step, np.clip(unscale(samples, config.data.scaling), 0, 1)
             )
-        viz.save_loss_plot(os.path.join(workdir, "losses.png"), writer.records)
+        draw(viz.save_loss_plot, os.path.join(workdir, "losses.png"), list(writer.records))
+
+
+def _draw_here(function: Callable[..., None], *args: Any) -> None:
+    function(*args)

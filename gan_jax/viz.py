@@ -1,7 +1,9 @@
 """Pictures of a run: image grids, loss curves and 2-D scatter plots, written as PNG."""
 
+import concurrent.futures
+import multiprocessing
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -157,3 +159,38 @@ def _figure(figsize: tuple[float, float]) -> Any:
 def _save(figure: Any, path: str) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     figure.savefig(path)
+
+
+class DrawingProcess:
+    """Draws pictures in another process while the caller goes on.
+
+    A sweep's members draw their sample plot and loss curve at the end, dozens at once;
+    matplotlib holds the GIL, so a thread would not overlap them with the checkpoints
+    and scores that follow, but a process on another core does. 'spawn' rather than
+    'fork': the caller runs JAX's threads, which a forked child would inherit mid-lock.
+    Use as a context manager; leaving it waits for every picture and raises the first
+    drawing error.
+    """
+
+    def __init__(self, workers: int = 1) -> None:
+        self._pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+        )
+        self._pending: list[concurrent.futures.Future] = []
+        for _ in range(workers):  # starts the workers now: their imports overlap training
+            self._pool.submit(int)
+
+    def draw(self, function: Callable[..., None], *args: Any) -> None:
+        """Queues `function(*args)`: a module-level function and picklable arguments."""
+        self._pending.append(self._pool.submit(function, *args))
+
+    def __enter__(self) -> "DrawingProcess":
+        return self
+
+    def __exit__(self, error_type: Any, *_: Any) -> None:
+        try:
+            if error_type is None:
+                for future in self._pending:
+                    future.result()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)

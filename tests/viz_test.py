@@ -3,6 +3,7 @@
 import os
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from gan_jax import viz
@@ -78,3 +79,15 @@ def test_save_loss_plot_and_scatter_write_pngs(tmp_path):
         assert image.size == (600, 400)  # figsize (6, 4) at 100 dpi
     with Image.open(scatter_path) as image:
         assert image.size == (500, 500)
+
+
+def test_a_drawing_process_draws_what_the_caller_would_and_reports_its_errors(tmp_path):
+    records = [{"epoch": e, "loss_d": 1.0 / e, "loss_g": 0.5 * e} for e in range(1, 4)]
+    here, there = str(tmp_path / "here.png"), str(tmp_path / "there" / "loss.png")
+    viz.save_loss_plot(here, records)
+    with viz.DrawingProcess() as drawing:
+        drawing.draw(viz.save_loss_plot, there, records)
+    with Image.open(here) as a, Image.open(there) as b:
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+    with pytest.raises(KeyError, match="loss_d"), viz.DrawingProcess() as drawing:
+        drawing.draw(viz.save_loss_plot, str(tmp_path / "bad.png"), [{"epoch": 1}])
