@@ -120,10 +120,20 @@ class Placement:
             spec = PartitionSpec(DEVICES) if member_data else PartitionSpec()
             return jax.tree.map(lambda x: _place(x, NamedSharding(self.mesh, spec)), data)
 
+        sharding = NamedSharding(self.mesh, PartitionSpec(DEVICES))
+
         def split_examples(x: np.ndarray) -> jax.Array:
-            padding = -len(x) % self.mesh.size
-            x = np.concatenate([x, np.zeros((padding, *x.shape[1:]), x.dtype)]) if padding else x
-            return _place(x, NamedSharding(self.mesh, PartitionSpec(DEVICES)))
+            rows = len(x) + (-len(x) % self.mesh.size)
+
+            def shard(index: tuple[slice, ...]) -> np.ndarray:
+                # Only this process's devices' rows are read (a memory-mapped data set
+                # reads only those from disk); the padding is made here, not copied in.
+                start, stop, _ = index[0].indices(rows)
+                part = np.asarray(x[start : min(stop, len(x))])
+                padding = np.zeros((stop - start - len(part), *x.shape[1:]), x.dtype)
+                return np.concatenate([part, padding]) if len(padding) else part
+
+            return jax.make_array_from_callback((rows, *x.shape[1:]), sharding, shard)
 
         return jax.tree.map(split_examples, data)
 

@@ -425,7 +425,9 @@ class _Training:
         # Synthetic data sets are drawn from each run's seed; others are shared.
         self.member_data = vmapped and config.data.name in SEED_DRAWN_DATA
         own_data = configs if self.member_data else configs[:1]
-        self.host_data = [load_training_data(c.data, c.seed) for c in own_data]
+        # Several processes: each reads from disk only the examples its devices hold.
+        mapped = jax.process_count() > 1
+        self.host_data = [load_training_data(c.data, c.seed, mapped=mapped) for c in own_data]
         self.num_examples = len(self.host_data[0].examples)
         self.schedule = make_schedule(config, self.num_examples)
         if config.sample_every_epochs <= 0:
@@ -602,6 +604,15 @@ class _Training:
                     if completed:
                         epoch_records.append(completed)
                     losses.append((own["loss_d"].mean(), own["loss_g"].mean()))
+                # After every member's records and pictures: a sweep's saves queue behind
+                # each other, and its pictures are drawn meanwhile.
+                for m, run in enumerate(runs):
+                    if run.diverged is None and self._saves_at(run, step + num_run):
+                        state_m = self._member(state, m)
+                        run.checkpoints.save(
+                            step + num_run, state_m, run.config, run.records.pending
+                        )
+                        run.saved_step = step + num_run
                 if self.vmapped and epoch_records:
                     _log_members(epoch_records, config.num_epochs, len(runs))
                 if not losses:
@@ -680,7 +691,7 @@ class _Training:
         seconds: float,
         grid: tuple[jax.Array, jax.Array | None, int, np.ndarray | None],
     ) -> list[dict[str, Any]]:
-        """One run's share of a dispatch: divergence, records, pictures and checkpoint.
+        """One run's share of a dispatch: divergence, records and pictures.
 
         Returns the records of the epochs the dispatch completed."""
         report = _nonfinite_report(metrics, state, state_finite, step)
@@ -702,16 +713,12 @@ class _Training:
                 int(run.last_finite.step),
             )
             return []
-        new_step = step + num_run
         completed = run.records.add(metrics, seconds)
-        self._end_of_dispatch(run, state, new_step, completed, *grid)
-        if (
-            new_step % run.config.checkpoint_every_steps == 0
-            or new_step == self.schedule.total_steps
-        ):
-            run.checkpoints.save(new_step, state, run.config, run.records.pending)
-            run.saved_step = new_step
+        self._end_of_dispatch(run, state, step + num_run, completed, *grid)
         return completed
+
+    def _saves_at(self, run: _Run, step: int) -> bool:
+        return step % run.config.checkpoint_every_steps == 0 or step == self.schedule.total_steps
 
     def _end_of_dispatch(
         self,

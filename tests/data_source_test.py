@@ -70,6 +70,11 @@ def test_load_is_deterministic_and_cached(camel_data_dir):
     assert os.path.exists(cache)
     second = source.load("quickdraw_camel", data_dir=camel_data_dir)  # reads the cache
     np.testing.assert_array_equal(first.images, second.images)
+    # Mapped, not read: a process reads from disk only the examples it indexes.
+    mapped = source.load("quickdraw_camel", data_dir=camel_data_dir, mapped=True)
+    assert isinstance(mapped.images, np.memmap) and mapped.images.mode == "r"
+    np.testing.assert_array_equal(mapped.images, second.images)
+    del mapped  # unmapped before another test rewrites the file
     expected = np.random.default_rng(1).integers(0, 256, (50, 784), dtype=np.uint8)
     np.testing.assert_array_equal(second.images.reshape(50, 784), expected)  # index order
 
@@ -87,6 +92,18 @@ def test_a_bad_or_stale_cache_is_rebuilt(camel_data_dir):
     np.testing.assert_array_equal(
         source.load("quickdraw_camel", data_dir=camel_data_dir).images, expected
     )
+
+
+def test_a_compressed_cache_is_read_whole(camel_data_dir):
+    expected = np.array(source.load("quickdraw_camel", data_dir=camel_data_dir).images)
+    variant_dir = source.prepared_variant_dir("quickdraw_camel", camel_data_dir)
+    cache = os.path.join(variant_dir, "gan_jax_arrays-train.npz")
+    fingerprint = np.array(source._fingerprint(variant_dir))
+    np.savez_compressed(cache, images=expected, fingerprint=fingerprint)
+    loaded = source.load("quickdraw_camel", data_dir=camel_data_dir, mapped=True).images
+    assert not isinstance(loaded, np.memmap)
+    np.testing.assert_array_equal(loaded, expected)
+    os.remove(cache)
 
 
 def test_cached_load_and_package_import_skip_tfds(camel_data_dir):

@@ -126,6 +126,9 @@ def test_two_processes_train_one_run_and_one_cpu_restores_it(mnist_data_dir, tmp
     for process, (_, err) in zip(processes, outputs, strict=True):
         assert process.returncode == 0, err[-3000:]
     reports = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    # Each process read only the examples its own 2 devices hold: its half of the 400.
+    assert reports[0].pop("rows_read") == list(range(200))
+    assert reports[1].pop("rows_read") == list(range(200, 400))
     assert reports[0] == reports[1]  # the same parameters and optimizer states in both
     assert reports[0]["devices"] == 4 and reports[0]["step"] == 8
     # One writer: each epoch's record once, one checkpoint of the last step.

@@ -31,12 +31,14 @@ class TrainingData(NamedTuple):
     labels: jax.Array | None  # int32 (N,) or None
 
 
-def load_training_data(config: DataConfig, seed: int) -> TrainingData:
+def load_training_data(config: DataConfig, seed: int, *, mapped: bool = False) -> TrainingData:
     """Reads the data set that `config` names into host arrays.
 
     Args:
       config: which data set, split and subset.
       seed: the run's seed; synthetic data sets (the 2-D Gaussian) are drawn from it.
+      mapped: a prepared data set's images memory-mapped (`source.load`), read only
+        where indexed.
 
     Returns:
       NumPy arrays (the caller puts them on the device).
@@ -49,7 +51,7 @@ def load_training_data(config: DataConfig, seed: int) -> TrainingData:
     else:
         from gan_jax.data import source
 
-        arrays = source.load(config.name, split=config.split, data_dir=config.data_dir)
+        arrays = source.load(config.name, config.split, config.data_dir, mapped=mapped)
         examples, labels = arrays.images, arrays.labels
     if config.num_examples is not None:
         if config.num_examples > len(examples):

@@ -21,6 +21,8 @@ import hashlib
 import json
 import os
 import re
+import struct
+import zipfile
 from typing import NamedTuple
 
 import numpy as np
@@ -205,15 +207,46 @@ def _cache_path(variant_dir: str, split: str) -> str:
     return os.path.join(variant_dir, f"{_CACHE_PREFIX}-{split}.npz")
 
 
-def _read_cache(path: str, fingerprint: str) -> ArrayData | None:
+def _read_cache(path: str, fingerprint: str, mapped: bool) -> ArrayData | None:
     try:
         with np.load(path, allow_pickle=False) as cache:
             if str(cache["fingerprint"]) != fingerprint:
                 return None
             labels = cache["labels"] if "labels" in cache.files else None
-            return ArrayData(cache["images"], labels)
-    except (OSError, KeyError, ValueError):  # missing, partial or foreign file
+            images = _mapped_member(path, "images.npy") if mapped else None
+            return ArrayData(cache["images"] if images is None else images, labels)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):  # missing, partial, foreign
         return None
+
+
+def _mapped_member(path: str, member: str) -> np.ndarray | None:
+    """A read-only memory map of the array `member` (e.g. 'images.npy') of an .npz file,
+    or None if the member is compressed.
+
+    The file must not be truncated in place while mapped (reading the map would then
+    crash the process): the caches are replaced by a rename, never rewritten.
+    """
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(member)
+    if info.compress_type != zipfile.ZIP_STORED:
+        return None
+    with open(path, "rb") as f:
+        f.seek(info.header_offset)
+        local_header = f.read(30)  # the zip's local file header; its name and extra follow
+        name_length, extra_length = struct.unpack("<HH", local_header[26:30])
+        f.seek(info.header_offset + 30 + name_length + extra_length)
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            return None
+        offset = f.tell()
+    if dtype.hasobject:
+        return None
+    order = "F" if fortran_order else "C"
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order=order)
 
 
 def _write_cache(path: str, data: ArrayData, fingerprint: str) -> None:
@@ -298,7 +331,9 @@ def _not_prepared(name: str, root: str) -> DatasetNotPreparedError:
     )
 
 
-def load(name: str, split: str = "train", data_dir: str | None = None) -> ArrayData:
+def load(
+    name: str, split: str = "train", data_dir: str | None = None, *, mapped: bool = False
+) -> ArrayData:
     """Loads a prepared split as in-memory arrays.
 
     The order is the example index order in which the builder generated the examples (our
@@ -311,6 +346,8 @@ def load(name: str, split: str = "train", data_dir: str | None = None) -> ArrayD
         TFDS image dataset prepared in array_record format ('cifar10', 'NAME/CONFIG').
       split: 'train' or 'test' (MNIST); the other datasets have only 'train'.
       data_dir: TFDS data dir; None means `$TFDS_DATA_DIR` or `~/tensorflow_datasets`.
+      mapped: the images of a cached split memory-mapped, read from disk only where they
+        are indexed (so each process of a multi-process run reads only its share).
 
     Returns:
       ArrayData(images uint8 (N, H, W, C), labels int32 (N,) or None).
@@ -347,7 +384,7 @@ def load(name: str, split: str = "train", data_dir: str | None = None) -> ArrayD
 
     fingerprint = _fingerprint(variant_dir)
     cache = _cache_path(variant_dir, split)
-    data = _read_cache(cache, fingerprint)
+    data = _read_cache(cache, fingerprint, mapped)
     if data is None:
         data = _read_records(variant_dir, split)
         try:
