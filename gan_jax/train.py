@@ -403,6 +403,11 @@ class _Run:
     last_finite: GANState | None = None  # a diverged sweep member's state before that
 
 
+# From this many members a sweep group draws its final pictures in another process:
+# starting one (its imports) takes about 2 s, the pictures of a member about 0.16 s.
+_DRAWING_PROCESS_MEMBERS = 16
+
+
 class _Training:
     """One call of `train_and_evaluate` or `train_group`: set-up, the dispatch loop and
     the stop paths. With `vmapped`, the state holds every member (`stack_states`)."""
@@ -495,7 +500,7 @@ class _Training:
             states = [state for state, _ in restored]
             state = stack_states(states) if self.vmapped else states[0]
             with contextlib.ExitStack() as stack:
-                if self.vmapped and distributed.is_main():
+                if len(runs) >= _DRAWING_PROCESS_MEMBERS and distributed.is_main():
                     self.drawing = stack.enter_context(viz.DrawingProcess())
                 final = self._loop(runs, state, [pending for _, pending in restored])
             if not self.vmapped:

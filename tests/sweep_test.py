@@ -9,9 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from cli_runs import GAUSSIAN, assert_one_line_error, run
+from PIL import Image
 from states import assert_states_equal, leaves
 from testing_configs import gaussian_config
 
+from gan_jax import viz
 from gan_jax.checkpoint import Checkpoints, checkpoint_dir, restore_gan
 from gan_jax.config import replace
 from gan_jax.data.pipeline import TrainingData, load_training_data
@@ -64,6 +66,22 @@ def test_each_member_is_an_ordinary_run_equal_to_its_solo_run(tmp_path):
         # A member draws its pictures once, at the end.
         assert os.listdir(os.path.join(workdir, "samples")) == ["epoch_0002.png"]
         assert os.path.exists(os.path.join(workdir, "losses.png"))
+
+
+def test_a_large_group_draws_every_members_pictures_in_another_process(tmp_path, monkeypatch):
+    drawn = []
+    real_draw = viz.DrawingProcess.draw
+    monkeypatch.setattr(
+        viz.DrawingProcess, "draw", lambda self, *args: drawn.append(real_draw(self, *args))
+    )
+    configs = [gaussian_config(seed=seed, num_points=16) for seed in range(16)]  # 16: enough
+    workdirs = [str(tmp_path / f"m{i}") for i in range(16)]
+    train_group(configs, workdirs)
+    assert len(drawn) == 2 * 16  # each member's scatter and loss plot went to the process
+    for workdir in workdirs:
+        for picture in ("samples/epoch_0001.png", "losses.png"):
+            with Image.open(os.path.join(workdir, picture)) as image:
+                assert image.format == "PNG" and image.size[0] >= 500
 
 
 def test_a_diverged_member_is_frozen_and_marked(tmp_path):
