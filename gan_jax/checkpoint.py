@@ -241,6 +241,7 @@ class Checkpoints:
         # One save in flight per directory, as with Orbax's own asynchronous saves: a run
         # that saves faster than the disk takes them waits, rather than queueing copies.
         self._finish_queued_saves()
+        state = _host_copy(state)  # one transfer, for both the digest and the save
         config_dict = config_lib.to_dict(config)
         manifest = {
             "format": MANIFEST_FORMAT,
@@ -249,7 +250,7 @@ class Checkpoints:
             "config_digest": config_digest(config_dict),
             "pending_metrics": _encode_metrics(pending_metrics or {}),
         }
-        fields = _host_copy(_stored_fields(state))
+        fields = _stored_fields(state)
         if self.asynchronous:
             self._queued.append(_SAVER.submit(self._write, step, fields, config_dict, manifest))
         else:

@@ -750,8 +750,9 @@ class _Training:
         )
         if not distributed.is_main():  # the main process writes records and pictures
             return
-        # With several processes, on the main one's copy of the (replicated) state.
-        shown = distributed.local_copy(for_sampling(state))
+        # With several processes, on the main one's copy of the (replicated) state, made
+        # only for the epochs whose hooks and pictures use it.
+        shown = distributed.local_copy(for_sampling(state)) if sampling else None
         if sampling and completed:
             for hook in self.epoch_hooks:
                 completed[-1].update(hook(gan, shown, epoch))

@@ -172,13 +172,13 @@ class DrawingProcess:
     drawing error.
     """
 
-    def __init__(self, workers: int = 1) -> None:
+    def __init__(self) -> None:
+        # One worker: a second one was slower on 2 cores (it competes with the caller).
         self._pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+            max_workers=1, mp_context=multiprocessing.get_context("spawn")
         )
         self._pending: list[concurrent.futures.Future] = []
-        for _ in range(workers):  # starts the workers now: their imports overlap training
-            self._pool.submit(int)
+        self._pool.submit(int)  # starts the worker now: its imports overlap training
 
     def draw(self, function: Callable[..., None], *args: Any) -> None:
         """Queues `function(*args)`: a module-level function and picklable arguments."""
