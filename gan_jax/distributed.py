@@ -6,14 +6,19 @@ checkpoint once, from all of them together). Each process holds its devices' sha
 of the data set and of each batch (`gan_jax.parallel`).
 """
 
+import atexit
+import contextlib
 import os
 import sys
 import threading
+import time
+from collections.abc import Iterator
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from absl import logging
+from jax._src import distributed as jax_distributed  # its runtime client has no public handle
 from jax.experimental import multihost_utils
 
 from gan_jax.errors import UserError
@@ -24,6 +29,7 @@ def initialize(
     num_processes: int = 1,
     process_id: int = 0,
     timeout_s: int = 300,
+    silence_s: int = 30,
 ) -> None:
     """Joins this process to a multi-process run; call before any JAX computation.
 
@@ -34,8 +40,10 @@ def initialize(
         environment); otherwise the run is this one process and nothing happens.
       timeout_s: how long to wait for the other processes to join. Past it the process
         exits with a one-line error (JAX's own timeout, later, would abort it with a C++
-        stack trace). A process that dies during the run is JAX's to report: the others
-        abort once its heartbeats have been missing for 100 s.
+        stack trace).
+      silence_s: how long a process may fall silent during the run (killed, frozen, cut
+        off) before the others stop with a one-line error (`_PeerWatch`); JAX's own
+        runtime would abort them with pages of C++ logs after 100 s.
     """
     if coordinator_address:
         if num_processes < 1 or not 0 <= process_id < num_processes:
@@ -61,6 +69,7 @@ def initialize(
         jax.distributed.initialize(**arguments, initialization_timeout=timeout_s + 60)
     finally:
         watchdog.cancel()
+    _PeerWatch(silence_s).start()
     if not is_main():  # one process logs for the run
         logging.set_verbosity(logging.WARNING)
 
@@ -74,6 +83,121 @@ def _not_joined(where: str, timeout_s: int) -> None:
         flush=True,
     )
     os._exit(1)
+
+
+class _PeerWatch(threading.Thread):
+    """Ends this process with one line when another process of the run falls silent.
+
+    Each process beats once a second in the run's key-value store (on process 0) and
+    reads the others' beats. A process that leaves normally says so first (at exit,
+    before JAX's own shutdown), so only one that is killed, frozen or cut off falls
+    silent; a lost coordinator (process 0) shows as a failing store.
+    """
+
+    _BEAT_S = 1.0
+    _PREFIX = "gan_jax/beat/"
+    _DONE = "gan_jax/done/"
+
+    def __init__(self, silence_s: float):
+        super().__init__(name="peer-watch", daemon=True)
+        self._silence_s = silence_s
+        self._client = jax_distributed.global_state.client
+        self._me = jax.process_index()
+        self._others = [p for p in range(jax.process_count()) if p != self._me]
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        super().start()
+        # atexit runs handlers last-registered first: this goes before JAX's shutdown.
+        atexit.register(self._leave)
+
+    def run(self) -> None:
+        last_change = {p: (None, time.monotonic()) for p in self._others}
+        beat = 0
+        while not self._stop.wait(self._BEAT_S):
+            beat += 1
+            # The store answers from process 0: frozen, it would hold this call for ever.
+            deadline = threading.Timer(
+                self._silence_s,
+                _stop_run,
+                (
+                    f"process 0, the run's coordinator, has been silent for {self._silence_s:g} s "
+                    "(killed, frozen or cut off)",
+                ),
+            )
+            deadline.daemon = True
+            deadline.start()
+            try:
+                self._client.key_value_set(
+                    f"{self._PREFIX}{self._me}", str(beat), allow_overwrite=True
+                )
+                beats = dict(self._client.key_value_dir_get(self._PREFIX))
+                done = dict(self._client.key_value_dir_get(self._DONE))
+            except Exception as error:  # any failure of the store ends the run
+                if self._stop.is_set():
+                    return
+                _stop_run(
+                    "lost the run's coordinator (process 0 has stopped or is cut off: "
+                    f"{_first_line(error)})"
+                )
+            finally:
+                deadline.cancel()
+            now = time.monotonic()
+            for peer in self._others:
+                if f"{self._DONE}{peer}" in done:
+                    continue
+                value = beats.get(f"{self._PREFIX}{peer}")
+                if value != last_change[peer][0]:
+                    last_change[peer] = (value, now)
+                elif now - last_change[peer][1] > self._silence_s:
+                    _stop_run(
+                        f"process {peer} of the run has been silent for "
+                        f"{self._silence_s:g} s (killed, frozen or cut off)"
+                    )
+
+    def _leave(self) -> None:
+        self._stop.set()
+        self.join(timeout=self._silence_s)
+        # If the store is gone, the others see this process fall silent instead.
+        with contextlib.suppress(Exception):
+            self._client.key_value_set(f"{self._DONE}{self._me}", "1", allow_overwrite=True)
+
+
+def _stop_run(cause: str) -> None:
+    # From a watching thread, while the main thread may wait in a collective for ever.
+    print(
+        f"error: {cause}; process {jax.process_index()} stops too. The last checkpoint "
+        "stands: start the run again on every process to resume from it",
+        file=sys.stderr,
+        flush=True,
+    )
+    os._exit(1)
+
+
+@contextlib.contextmanager
+def peer_failures_as_user_errors() -> Iterator[None]:
+    """Turns JAX's error for a step whose peer process is gone (a collective's
+    connection closed, a peer unavailable) into a one-line `UserError`; other errors,
+    and any error of a one-process run, pass unchanged."""
+    try:
+        yield
+    except jax.errors.JaxRuntimeError as error:
+        text = str(error)
+        if jax.process_count() == 1 or not any(sign in text for sign in _LOST_PEER_SIGNS):
+            raise
+        raise UserError(
+            f"a step shared with the run's other processes failed ({_first_line(error)}): "
+            "another process has stopped. The last checkpoint stands: start the run again "
+            "on every process to resume from it"
+        ) from error
+
+
+_LOST_PEER_SIGNS = ("Connection closed", "Connection reset", "UNAVAILABLE", "heartbeat")
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def is_main() -> bool:

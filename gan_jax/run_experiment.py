@@ -80,6 +80,12 @@ class RunOptions:
     peer_timeout: int = setting(
         300, "Seconds a multi-process run waits for all its processes to start.", POSITIVE
     )
+    peer_silence: int = setting(
+        30,
+        "Seconds a process of a multi-process run may fall silent (killed, frozen, cut off) "
+        "before the others stop with an error.",
+        POSITIVE,
+    )
     sweep_chunk: int = setting(
         0,
         "Train at most this many members of a sweep group in one program, chunk after "
@@ -149,6 +155,7 @@ def main(experiment: types.ModuleType) -> None:
             options.num_processes,
             options.process_id,
             options.peer_timeout,
+            options.peer_silence,
         )
         if options.sweep is not None:
             _run_sweep(experiment, settings, options)
@@ -157,12 +164,13 @@ def main(experiment: types.ModuleType) -> None:
         if options.print_config:
             print(json.dumps(to_dict(config), indent=2))
             sys.exit(0)
-        state = train_and_evaluate(
-            config,
-            options.workdir,
-            epoch_hooks=_epoch_hooks(experiment, config, options),
-            start_over=options.start_over,
-        )
+        with distributed.peer_failures_as_user_errors():
+            state = train_and_evaluate(
+                config,
+                options.workdir,
+                epoch_hooks=_epoch_hooks(experiment, config, options),
+                start_over=options.start_over,
+            )
         if not distributed.is_main():  # the main process reports for the run
             return
         report = getattr(experiment, "report", None)

@@ -143,10 +143,9 @@ def test_two_processes_train_one_run_and_one_cpu_restores_it(mnist_data_dir, tmp
     assert os.path.exists(out)
 
 
-def test_a_signal_to_one_process_stops_both_at_one_step_with_one_checkpoint(
-    mnist_data_dir, tmp_path
-):
-    workdir = str(tmp_path)
+def _start_endless_run(mnist_data_dir: str, workdir: str, *flags: str) -> list[subprocess.Popen]:
+    """Both processes of a long deep-MLP run over 4 devices; returns once the first epoch's
+    record is written."""
     address = f"127.0.0.1:{_free_port()}"
     processes = _start_two_processes(
         lambda i: [
@@ -158,10 +157,19 @@ def test_a_signal_to_one_process_stops_both_at_one_step_with_one_checkpoint(
             f"--data_dir={mnist_data_dir}",
             "--num_examples=400",
             "--num_epochs=100000",
+            *flags,
         ]
     )
     metrics = os.path.join(workdir, "metrics.jsonl")
     wait_for(lambda: os.path.exists(metrics) and os.path.getsize(metrics) > 0, timeout=300)
+    return processes
+
+
+def test_a_signal_to_one_process_stops_both_at_one_step_with_one_checkpoint(
+    mnist_data_dir, tmp_path
+):
+    workdir = str(tmp_path)
+    processes = _start_endless_run(mnist_data_dir, workdir)
     processes[1].send_signal(signal.SIGTERM)  # process 0 gets no signal
     outputs = [p.communicate(timeout=120) for p in processes]
     assert [p.returncode for p in processes] == [143, 143], outputs[0][1][-2000:]
@@ -169,6 +177,33 @@ def test_a_signal_to_one_process_stops_both_at_one_step_with_one_checkpoint(
     assert messages[0] == messages[1], messages
     step = int(messages[0].split(" at step ")[1].split(":")[0])
     assert os.listdir(os.path.join(workdir, "checkpoints")) == [str(step)]
+
+
+@pytest.mark.parametrize(
+    ("victim", "how", "expected"),
+    [
+        # Its connections close: the next step's collective fails at once.
+        (1, signal.SIGKILL, "error: a step shared with the run's other processes failed"),
+        # The coordinator hangs, connections open: only the silence gives it away.
+        (0, signal.SIGSTOP, "error: process 0, the run's coordinator, has been silent for 5 s"),
+    ],
+    ids=["killed", "frozen_coordinator"],
+)
+def test_a_peer_lost_mid_run_stops_the_other_with_one_line(
+    mnist_data_dir, tmp_path, victim, how, expected
+):
+    processes = _start_endless_run(mnist_data_dir, str(tmp_path), "--peer_silence=5")
+    survivor = processes[1 - victim]
+    processes[victim].send_signal(how)
+    try:
+        out, err = survivor.communicate(timeout=60)  # JAX's own abort comes after 100 s
+        result = subprocess.CompletedProcess(survivor.args, survivor.returncode, out, err)
+    finally:
+        processes[victim].kill()
+        processes[victim].communicate()
+    line = assert_one_line_error(result, expected)
+    assert line.endswith("start the run again on every process to resume from it")
+    assert os.listdir(os.path.join(tmp_path, "checkpoints")) == []  # none was due
 
 
 def test_a_process_whose_peer_never_starts_stops_with_one_line(tmp_path):
