@@ -104,7 +104,7 @@ class _PeerWatch(threading.Thread):
         self._client = jax_distributed.global_state.client
         self._me = jax.process_index()
         self._others = [p for p in range(jax.process_count()) if p != self._me]
-        self._stop = threading.Event()
+        self._leaving = threading.Event()
 
     def start(self) -> None:
         super().start()
@@ -114,7 +114,7 @@ class _PeerWatch(threading.Thread):
     def run(self) -> None:
         last_change = {p: (None, time.monotonic()) for p in self._others}
         beat = 0
-        while not self._stop.wait(self._BEAT_S):
+        while not self._leaving.wait(self._BEAT_S):
             beat += 1
             # The store answers from process 0: frozen, it would hold this call for ever.
             deadline = threading.Timer(
@@ -134,7 +134,7 @@ class _PeerWatch(threading.Thread):
                 beats = dict(self._client.key_value_dir_get(self._PREFIX))
                 done = dict(self._client.key_value_dir_get(self._DONE))
             except Exception as error:  # any failure of the store ends the run
-                if self._stop.is_set():
+                if self._leaving.is_set():
                     return
                 _stop_run(
                     "lost the run's coordinator (process 0 has stopped or is cut off: "
@@ -156,7 +156,7 @@ class _PeerWatch(threading.Thread):
                     )
 
     def _leave(self) -> None:
-        self._stop.set()
+        self._leaving.set()
         self.join(timeout=self._silence_s)
         # If the store is gone, the others see this process fall silent instead.
         with contextlib.suppress(Exception):

@@ -125,6 +125,7 @@ def test_two_processes_train_one_run_and_one_cpu_restores_it(mnist_data_dir, tmp
     outputs = [p.communicate(timeout=600) for p in processes]
     for process, (_, err) in zip(processes, outputs, strict=True):
         assert process.returncode == 0, err[-3000:]
+        assert "Traceback" not in err  # nor at exit, where each process leaves the run
     reports = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
     # Each process read only the examples its own 2 devices hold: its half of the 400.
     assert reports[0].pop("rows_read") == list(range(200))
