@@ -9,7 +9,7 @@ sweeps vmap over.
 
 import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import flax.linen as nn
@@ -111,27 +111,61 @@ def create_state(gan: GAN, seed: int) -> GANState:
     The same seed gives bit-identical parameters. The root key stored in the state
     is split off the seed's key, so it never reuses an initialisation key.
     """
+    (state,) = create_states([gan], [seed])
+    return state
+
+
+def create_states(gans: Sequence[GAN], seeds: Sequence[int]) -> list[GANState]:
+    """`create_state(gans[i], seeds[i])` for each i, the networks of all at once.
+
+    A sweep group's members share their networks and differ in seeds and optimizer
+    settings: one vmapped initialisation draws every member's parameters (each op runs
+    once for the group, not once per member; the values are those of the member alone),
+    then each member's optimizers start with its own settings.
+
+    Raises:
+      ValueError: if the GANs' networks differ.
+    """
+    gan = gans[0]
+    if any((g.generator, g.discriminator) != (gan.generator, gan.discriminator) for g in gans):
+        raise ValueError("create_states needs GANs with the same networks")
     config = gan.config
-    # The third key once drew the example latent; it stays split off so the root key does.
-    g_init_key, d_init_key, _, root_key = jax.random.split(jax.random.key(seed), 4)
     z = jax.ShapeDtypeStruct((1, config.latent_dim), jnp.float32)
     labels = jax.ShapeDtypeStruct((1,), jnp.int32) if config.num_classes else None
     example = jax.ShapeDtypeStruct((1, *example_shape(gan)), jnp.float32)
-    # `lazy_init` runs the initializers without the forward passes: run eagerly, each
-    # layer of a conv net would be a separate XLA compilation at start-up. The values
-    # are those `init` gives.
-    g_variables = gan.generator.lazy_init(g_init_key, z, labels, train=False)
-    d_variables = gan.discriminator.lazy_init(d_init_key, example, labels, train=False)
-    g_params, g_stats = _split_variables(g_variables)
-    d_params, d_stats = _split_variables(d_variables)
-    return GANState(
-        step=jnp.zeros((), jnp.int32),
-        key=root_key,
-        generator=NetworkState(g_params, g_stats, gan.g_optimizer.init(g_params)),
-        discriminator=NetworkState(d_params, d_stats, gan.d_optimizer.init(d_params)),
-        # The average starts at G's initial parameters (a copy: jit donates state buffers).
-        generator_ema=jax.tree.map(jnp.copy, g_params) if config.g_ema_decay else None,
-    )
+
+    def init_networks(seed_key: jax.Array) -> tuple[Any, Any, jax.Array]:
+        # The third key once drew the example latent; it stays split off so the root key
+        # does.
+        g_init_key, d_init_key, _, root_key = jax.random.split(seed_key, 4)
+        # `lazy_init` runs the initializers without the forward passes: run eagerly, each
+        # layer of a conv net would be a separate XLA compilation at start-up. The values
+        # are those `init` gives.
+        g_variables = gan.generator.lazy_init(g_init_key, z, labels, train=False)
+        d_variables = gan.discriminator.lazy_init(d_init_key, example, labels, train=False)
+        return g_variables, d_variables, root_key
+
+    seed_keys = jax.vmap(jax.random.key)(jnp.asarray(seeds))
+    networks = jax.vmap(init_networks)(seed_keys)
+    states = []
+    for i, member in enumerate(gans):
+        g_variables, d_variables, root_key = jax.tree.map(lambda x, i=i: x[i], networks)
+        g_params, g_stats = _split_variables(g_variables)
+        d_params, d_stats = _split_variables(d_variables)
+        states.append(
+            GANState(
+                step=jnp.zeros((), jnp.int32),
+                key=root_key,
+                generator=NetworkState(g_params, g_stats, member.g_optimizer.init(g_params)),
+                discriminator=NetworkState(d_params, d_stats, member.d_optimizer.init(d_params)),
+                # The average starts at G's initial parameters (a copy: jit donates state
+                # buffers).
+                generator_ema=jax.tree.map(jnp.copy, g_params)
+                if member.config.g_ema_decay
+                else None,
+            )
+        )
+    return states
 
 
 def stack_states(states: list[GANState]) -> GANState:

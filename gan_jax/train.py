@@ -10,6 +10,7 @@ scalars, a sample grid (or, for 2-D data, a scatter plot) and the loss curve.
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import time
@@ -24,7 +25,7 @@ from absl import logging
 
 from gan_jax import distributed, errors, interrupts, parallel, resume, sweep_spec, viz
 from gan_jax import workdir as workdir_lib
-from gan_jax.checkpoint import Checkpoints, checkpoint_dir
+from gan_jax.checkpoint import Checkpoints, Restored, checkpoint_dir
 from gan_jax.config import Config, to_dict
 from gan_jax.data.pipeline import TrainingData, load_training_data, unscale
 from gan_jax.errors import UserError
@@ -35,7 +36,7 @@ from gan_jax.state import (
     GAN,
     GANState,
     build_gan,
-    create_state,
+    create_states,
     example_shape,
     for_sampling,
     member_state,
@@ -177,11 +178,15 @@ class _EpochRecords:
 
 
 def _nonfinite_report(
-    metrics: Mapping[str, np.ndarray], state: GANState, state_finite: bool, first_step: int
+    metrics: Mapping[str, np.ndarray],
+    state: Callable[[], GANState],
+    state_finite: bool,
+    first_step: int,
 ) -> str | None:
     """What went non-finite in a dispatch that began after `first_step`, or None.
 
-    `state_finite`: whether `all_finite(state)` (computed for all members at once)."""
+    `state`: gives the state the dispatch ended with (called only if `state_finite`,
+    whether `all_finite` of it, computed for all members at once, is False)."""
     finite = np.all([np.isfinite(values) for values in metrics.values()], axis=0)
     if not finite.all():
         i = int(np.argmin(finite))
@@ -190,6 +195,7 @@ def _nonfinite_report(
         return f"at step {first_step + i + 1}: {values}"
     if state_finite:
         return None
+    state = state()
     for path, leaf in jax.tree_util.tree_leaves_with_path(state):
         if jnp.issubdtype(leaf.dtype, jnp.floating) and not np.all(np.isfinite(leaf)):
             return (
@@ -450,11 +456,22 @@ class _Training:
         _check_data(self.gan, self.host_data[0])
         interrupts.raise_if_requested("before training started: nothing to save yet")
 
-    def _restore(self, run: _Run, gan: GAN) -> tuple[GANState, dict[str, np.ndarray]]:
-        """The newest good checkpoint with this run's settings applied, or a fresh state."""
-        restored = run.checkpoints.restore_latest()
-        if restored is None:
-            return create_state(gan, run.config.seed), {}
+    def _start_states(self, runs: list[_Run]) -> list[tuple[GANState, dict[str, np.ndarray]]]:
+        """Each run's newest good checkpoint with its settings applied, or a fresh state
+        (the fresh ones initialised together), with the records it had not yet written."""
+        restored = [run.checkpoints.restore_latest() for run in runs]
+        fresh = [m for m, r in enumerate(restored) if r is None]
+        gans, seeds = [self.gans[m] for m in fresh], [runs[m].config.seed for m in fresh]
+        fresh_states = iter(create_states(gans, seeds) if fresh else [])
+        return [
+            (next(fresh_states), {}) if r is None else self._resumed(run, gan, r)
+            for run, gan, r in zip(runs, self.gans, restored, strict=True)
+        ]
+
+    def _resumed(
+        self, run: _Run, gan: GAN, restored: Restored
+    ) -> tuple[GANState, dict[str, np.ndarray]]:
+        """A restored checkpoint's state with this run's settings applied."""
         changes = resume.check_resumable(restored.config, run.config, restored.step)
         state = restored.state
         if changes:
@@ -477,7 +494,7 @@ class _Training:
                     checkpoint_dir(workdir), max_to_keep=config.keep_checkpoints
                 )
                 runs.append(_Run(config, workdir, checkpoints))
-            restored = [self._restore(run, gan) for run, gan in zip(runs, self.gans, strict=True)]
+            restored = self._start_states(runs)
             for m, run in enumerate(runs):  # a member that diverged earlier stays as it was
                 records = read_metrics(os.path.join(run.workdir, "metrics.jsonl"))
                 if self.vmapped and records and "diverged" in records[-1]:
@@ -598,7 +615,7 @@ class _Training:
                     grid = (grid_z, grid_labels, grid_cols, real_points)
                     completed = self._after_dispatch(
                         run,
-                        self._member(state, m),
+                        functools.partial(self._member, state, m),
                         bool(finite[m].all()),
                         own,
                         step,
@@ -688,7 +705,7 @@ class _Training:
     def _after_dispatch(
         self,
         run: _Run,
-        state: GANState,
+        state: Callable[[], GANState],
         state_finite: bool,
         metrics: Mapping[str, np.ndarray],
         step: int,
@@ -698,7 +715,9 @@ class _Training:
     ) -> list[dict[str, Any]]:
         """One run's share of a dispatch: divergence, records and pictures.
 
-        Returns the records of the epochs the dispatch completed."""
+        `state` gives the run's state (a sweep member's is sliced off the group's only
+        when divergence, hooks or pictures need it). Returns the records of the epochs
+        the dispatch completed."""
         report = _nonfinite_report(metrics, state, state_finite, step)
         if report:
             saved = run.saved_step
@@ -728,7 +747,7 @@ class _Training:
     def _end_of_dispatch(
         self,
         run: _Run,
-        state: GANState,
+        state: Callable[[], GANState],
         step: int,
         completed: list[dict[str, Any]],
         grid_z: jax.Array,
@@ -752,7 +771,7 @@ class _Training:
             return
         # With several processes, on the main one's copy of the (replicated) state, made
         # only for the epochs whose hooks and pictures use it.
-        shown = distributed.local_copy(for_sampling(state)) if sampling else None
+        shown = distributed.local_copy(for_sampling(state())) if sampling else None
         if sampling and completed:
             for hook in self.epoch_hooks:
                 completed[-1].update(hook(gan, shown, epoch))

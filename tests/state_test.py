@@ -2,9 +2,11 @@
 
 import jax
 import numpy as np
-from testing_configs import gaussian_config
+import pytest
+from testing_configs import camel_config, gaussian_config
 
-from gan_jax.state import build_gan, create_state, example_shape
+from gan_jax.checkpoint import state_digest
+from gan_jax.state import build_gan, create_state, create_states, example_shape
 
 
 def leaves(tree):
@@ -38,3 +40,25 @@ def test_state_starts_at_step_zero_with_optimizer_state():
     assert example_shape(gan) == (2,)
     # Adam's hyperparameters are injected, so the learning rate is part of the state.
     assert float(state.discriminator.opt_state.hyperparams["learning_rate"]) == np.float32(0.05)
+
+
+@pytest.mark.parametrize("config", [gaussian_config, camel_config], ids=["mlp", "conv"])
+def test_a_groups_states_initialised_together_are_each_members_own(config):
+    # Members that differ in seed, learning rate and the G average, as a sweep group's do.
+    gans = [
+        build_gan(config(**{"g_optimizer.learning_rate": lr, "g_ema_decay": ema}))
+        for lr, ema in ((1e-3, 0.0), (2e-3, 0.999), (1e-3, 0.0))
+    ]
+    seeds = [3, 3, -5]
+    together = create_states(gans, seeds)
+    alone = [create_state(gan, seed) for gan, seed in zip(gans, seeds, strict=True)]
+    assert [state_digest(s) for s in together] == [state_digest(s) for s in alone]
+    assert together[1].generator_ema is not None and together[0].generator_ema is None
+    lr = together[1].generator.opt_state.hyperparams["learning_rate"]
+    assert float(lr) == np.float32(2e-3)
+
+
+def test_states_of_different_networks_are_not_initialised_together():
+    gans = [build_gan(gaussian_config()), build_gan(camel_config())]
+    with pytest.raises(ValueError, match="same networks"):
+        create_states(gans, [0, 1])
