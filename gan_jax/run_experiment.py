@@ -33,7 +33,7 @@ from gan_jax.evaluation import Evaluator
 from gan_jax.metric_writer import read_metrics
 from gan_jax.settings import NON_NEGATIVE, PAPER_OPTIMIZERS, POSITIVE, RunSettings, setting
 from gan_jax.state import GANState, build_gan, for_sampling
-from gan_jax.train import train_and_evaluate, train_group
+from gan_jax.train import drawing_for, train_and_evaluate, train_group
 
 
 @dataclasses.dataclass(frozen=True)
@@ -237,35 +237,39 @@ def _run_sweep(experiment: types.ModuleType, settings: RunSettings, options: Run
     )
     report = getattr(experiment, "report", None)
     results = []
-    for number, group in enumerate(groups, 1):
-        logging.info("sweep group %d/%d: %d members", number, len(groups), len(group))
-        trained = _train_in_chunks(
-            group,
-            options.sweep_chunk or len(group),
-            lambda chunk, start_over: train_group(
-                [configs[i] for i in chunk],
-                [os.path.join(root, members[i].name) for i in chunk],
-                epoch_hooks=_epoch_hooks(experiment, configs[chunk[0]], options),
-                start_over=start_over and options.start_over,
-            ),
-        )
-        for i, state in trained:
-            workdir = os.path.join(root, members[i].name)
-            records = read_metrics(os.path.join(workdir, "metrics.jsonl"))
-            diverged = records[-1].get("diverged") if records else None
-            if report is not None and diverged is None:
-                member_options = dataclasses.replace(options, workdir=workdir)
-                print(f"== {members[i].name}")
-                report(Finished(configs[i], member_settings[i], state, member_options))
-            scores = {} if diverged else evaluator(build_gan(configs[i]), for_sampling(state))
-            numbers = {k: v for k, v in scores.items() if isinstance(v, int | float)}
-            results.append((i, {"scores": numbers, "diverged": diverged}))
-    by_member = dict(results)
-    summary = sweep_summary.write(
-        root,
-        options.sweep,
-        [{"name": m.name, "overrides": m.overrides, **by_member[i]} for i, m in enumerate(members)],
-    )
+    # One drawing process for the whole sweep: the members' final pictures are drawn
+    # while the next group trains and while the members are scored.
+    with drawing_for(len(members)) as drawing:
+        for number, group in enumerate(groups, 1):
+            logging.info("sweep group %d/%d: %d members", number, len(groups), len(group))
+            trained = _train_in_chunks(
+                group,
+                options.sweep_chunk or len(group),
+                lambda chunk, start_over: train_group(
+                    [configs[i] for i in chunk],
+                    [os.path.join(root, members[i].name) for i in chunk],
+                    epoch_hooks=_epoch_hooks(experiment, configs[chunk[0]], options),
+                    start_over=start_over and options.start_over,
+                    drawing=drawing,
+                ),
+            )
+            for i, state in trained:
+                workdir = os.path.join(root, members[i].name)
+                records = read_metrics(os.path.join(workdir, "metrics.jsonl"))
+                diverged = records[-1].get("diverged") if records else None
+                if report is not None and diverged is None:
+                    member_options = dataclasses.replace(options, workdir=workdir)
+                    print(f"== {members[i].name}")
+                    report(Finished(configs[i], member_settings[i], state, member_options))
+                scores = {} if diverged else evaluator(build_gan(configs[i]), for_sampling(state))
+                numbers = {k: v for k, v in scores.items() if isinstance(v, int | float)}
+                results.append((i, {"scores": numbers, "diverged": diverged}))
+        by_member = dict(results)
+        rows = [
+            {"name": m.name, "overrides": m.overrides, **by_member[i]}
+            for i, m in enumerate(members)
+        ]
+        summary = sweep_summary.write(root, options.sweep, rows)
     if summary.get("best"):
         score = summary["score"]
         best = next(m for m in summary["members"] if m["name"] == summary["best"])

@@ -298,7 +298,7 @@ def train_and_evaluate(
     Returns:
       The final training state.
     """
-    (state,) = _train([config], [workdir], epoch_hooks, start_over, vmapped=False)
+    (state,) = _train([config], [workdir], epoch_hooks, start_over, False, None)
     return state
 
 
@@ -308,6 +308,7 @@ def train_group(
     *,
     epoch_hooks: Sequence[EpochHook] = (),
     start_over: bool = False,
+    drawing: viz.DrawingProcess | None = None,
 ) -> list[GANState]:
     """Trains a sweep group as one vmapped program; each member is an ordinary run.
 
@@ -317,12 +318,29 @@ def train_group(
     member whose values turn non-finite keeps its last finite state: its metrics.jsonl
     gets a `diverged` record, its checkpoints stop there, and the others go on.
 
+    Args:
+      drawing: where the members draw their final pictures, for a caller that waits for
+        them itself (`drawing_for`), so they may still be drawn when this returns.
+        Without it, a group of `drawing_for`'s size draws in a process of its own, and
+        every picture is written before this returns.
+
     Returns:
       The members' final states.
     """
     if len(configs) != len(workdirs) or len(set(workdirs)) != len(workdirs):
         raise ValueError("one distinct workdir per member is needed")
-    return _train(list(configs), list(workdirs), epoch_hooks, start_over, vmapped=True)
+    return _train(list(configs), list(workdirs), epoch_hooks, start_over, True, drawing)
+
+
+def drawing_for(num_members: int) -> contextlib.AbstractContextManager[viz.DrawingProcess | None]:
+    """A process for the final pictures of a sweep of `num_members` members, or None
+    (in a context that gives None) when drawing them in this process is quicker.
+
+    Leaving the context waits for every picture and raises the first drawing error.
+    """
+    if num_members >= _DRAWING_PROCESS_MEMBERS and distributed.is_main():
+        return viz.DrawingProcess()
+    return contextlib.nullcontext()
 
 
 def _train(
@@ -331,6 +349,7 @@ def _train(
     epoch_hooks: Sequence[EpochHook],
     start_over: bool,
     vmapped: bool,
+    drawing: viz.DrawingProcess | None,
 ) -> list[GANState]:
     with interrupts.deferred(), contextlib.ExitStack() as stack:
         interrupts.raise_if_requested("before training started: nothing to save yet")
@@ -345,7 +364,7 @@ def _train(
                     logging.warning("--start_over: moved the previous run to %s", moved)
         distributed.sync("workdirs ready")  # the others read what the main process left
         try:
-            return _Training(configs, workdirs, epoch_hooks, vmapped).run()
+            return _Training(configs, workdirs, epoch_hooks, vmapped, drawing).run()
         except Exception as error:  # Orbax re-raises OSErrors as other types.
             if errors.is_out_of_space(error):
                 raise _disk_full(workdirs[0], error) from None
@@ -424,6 +443,7 @@ class _Training:
         workdirs: list[str],
         epoch_hooks: Sequence[EpochHook],
         vmapped: bool,
+        drawing: viz.DrawingProcess | None,
     ):
         config = configs[0]
         if vmapped and sweep_spec.groups(configs) != [list(range(len(configs)))]:
@@ -431,8 +451,8 @@ class _Training:
         self.configs, self.workdirs, self.vmapped = configs, workdirs, vmapped
         self.config = config
         self.epoch_hooks = epoch_hooks
-        # Where a sweep's members draw their final pictures (set while training).
-        self.drawing: viz.DrawingProcess | None = None
+        # Where a sweep's members draw their final pictures (None: here).
+        self.drawing = drawing
         # Synthetic data sets are drawn from each run's seed; others are shared.
         self.member_data = vmapped and config.data.name in SEED_DRAWN_DATA
         own_data = configs if self.member_data else configs[:1]
@@ -517,8 +537,8 @@ class _Training:
             states = [state for state, _ in restored]
             state = stack_states(states) if self.vmapped else states[0]
             with contextlib.ExitStack() as stack:
-                if len(runs) >= _DRAWING_PROCESS_MEMBERS and distributed.is_main():
-                    self.drawing = stack.enter_context(viz.DrawingProcess())
+                if self.vmapped and self.drawing is None:
+                    self.drawing = stack.enter_context(drawing_for(len(runs)))
                 final = self._loop(runs, state, [pending for _, pending in restored])
             if not self.vmapped:
                 return [final]

@@ -22,7 +22,7 @@ from gan_jax.metric_writer import read_metrics
 from gan_jax.run_experiment import _train_in_chunks
 from gan_jax.state import build_gan, create_state
 from gan_jax.sweep_summary import expected_best_of_k
-from gan_jax.train import train_and_evaluate, train_group
+from gan_jax.train import drawing_for, train_and_evaluate, train_group
 
 
 def members(**changes):
@@ -68,7 +68,10 @@ def test_each_member_is_an_ordinary_run_equal_to_its_solo_run(tmp_path):
         assert os.path.exists(os.path.join(workdir, "losses.png"))
 
 
-def test_a_large_group_draws_every_members_pictures_in_another_process(tmp_path, monkeypatch):
+@pytest.mark.parametrize("groups", [[16], [8, 8]], ids=["its_own", "the_callers"])
+def test_a_large_sweep_draws_every_members_pictures_in_another_process(
+    tmp_path, monkeypatch, groups
+):
     drawn = []
     real_draw = viz.DrawingProcess.draw
     monkeypatch.setattr(
@@ -76,7 +79,16 @@ def test_a_large_group_draws_every_members_pictures_in_another_process(tmp_path,
     )
     configs = [gaussian_config(seed=seed, num_points=16) for seed in range(16)]  # 16: enough
     workdirs = [str(tmp_path / f"m{i}") for i in range(16)]
-    train_group(configs, workdirs)
+    if groups == [16]:  # a group of 16 draws in a process of its own
+        train_group(configs, workdirs)
+    else:  # two groups of 8, as the sweep command runs them: one process for both
+        with drawing_for(len(configs)) as drawing:
+            assert isinstance(drawing, viz.DrawingProcess)
+            for start in (0, 8):
+                members = slice(start, start + 8)
+                train_group(configs[members], workdirs[members], drawing=drawing)
+        with drawing_for(15) as none:
+            assert none is None  # fewer members draw in this process
     assert len(drawn) == 2 * 16  # each member's scatter and loss plot went to the process
     for workdir in workdirs:
         for picture in ("samples/epoch_0001.png", "losses.png"):
