@@ -31,7 +31,14 @@ from gan_jax.config import Config, to_dict
 from gan_jax.errors import UserError
 from gan_jax.evaluation import Evaluator
 from gan_jax.metric_writer import read_metrics
-from gan_jax.settings import NON_NEGATIVE, PAPER_OPTIMIZERS, POSITIVE, RunSettings, setting
+from gan_jax.settings import (
+    NON_NEGATIVE,
+    PAPER_OPTIMIZERS,
+    POSITIVE,
+    Check,
+    RunSettings,
+    setting,
+)
 from gan_jax.state import GANState, build_gan, for_sampling
 from gan_jax.train import drawing_for, train_and_evaluate, train_group
 
@@ -84,7 +91,8 @@ class RunOptions:
         30,
         "Seconds a process of a multi-process run may fall silent (killed, frozen, cut off) "
         "before the others stop with an error.",
-        POSITIVE,
+        # Processes beat once a second: a shorter silence would catch a late beat.
+        Check(lambda v: v >= 3, "must be at least 3"),
     )
     sweep_chunk: int = setting(
         0,
