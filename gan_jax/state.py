@@ -149,7 +149,7 @@ def create_states(gans: Sequence[GAN], seeds: Sequence[int]) -> list[GANState]:
     networks = jax.vmap(init_networks)(seed_keys)
     states = []
     for i, member in enumerate(gans):
-        g_variables, d_variables, root_key = jax.tree.map(lambda x, i=i: x[i], networks)
+        g_variables, d_variables, root_key = member_state(networks, i)
         g_params, g_stats = _split_variables(g_variables)
         d_params, d_stats = _split_variables(d_variables)
         states.append(

@@ -185,8 +185,8 @@ def _nonfinite_report(
 ) -> str | None:
     """What went non-finite in a dispatch that began after `first_step`, or None.
 
-    `state`: gives the state the dispatch ended with (called only if `state_finite`,
-    whether `all_finite` of it, computed for all members at once, is False)."""
+    `state_finite`: whether `all_finite` of the state the dispatch ended with (computed
+    for all members at once); `state` gives that state, called only when it is not."""
     finite = np.all([np.isfinite(values) for values in metrics.values()], axis=0)
     if not finite.all():
         i = int(np.argmin(finite))
@@ -298,7 +298,7 @@ def train_and_evaluate(
     Returns:
       The final training state.
     """
-    (state,) = _train([config], [workdir], epoch_hooks, start_over, False, None)
+    (state,) = _train([config], [workdir], epoch_hooks, start_over, vmapped=False, drawing=None)
     return state
 
 
@@ -329,7 +329,9 @@ def train_group(
     """
     if len(configs) != len(workdirs) or len(set(workdirs)) != len(workdirs):
         raise ValueError("one distinct workdir per member is needed")
-    return _train(list(configs), list(workdirs), epoch_hooks, start_over, True, drawing)
+    return _train(
+        list(configs), list(workdirs), epoch_hooks, start_over, vmapped=True, drawing=drawing
+    )
 
 
 def drawing_for(num_members: int) -> contextlib.AbstractContextManager[viz.DrawingProcess | None]:
@@ -348,6 +350,7 @@ def _train(
     workdirs: list[str],
     epoch_hooks: Sequence[EpochHook],
     start_over: bool,
+    *,
     vmapped: bool,
     drawing: viz.DrawingProcess | None,
 ) -> list[GANState]:
