@@ -324,7 +324,9 @@ class Checkpoints:
 
         Damaged steps are skipped with a one-line warning each; a writer also moves
         them aside so that training saves them anew. Raises NoCheckpointError if no
-        step verifies, DamagedCheckpointError if an explicit `step` does not.
+        step verifies, DamagedCheckpointError if an explicit `step` does not, and
+        FileNotFoundError if the steps that failed had been pruned meanwhile by a writer
+        beside this reader (`restore_gan` then lists the newer ones).
         """
         _silence_closed_loop_noise()
         steps = self.all_steps()
@@ -336,13 +338,20 @@ class Checkpoints:
             return self.restore_step(step, gan_for)
         if not steps:
             return None
+        vanished = []
         for candidate in reversed(steps):
             try:
                 return self.restore_step(candidate, gan_for)
             except DamagedCheckpointError as error:
+                if not os.path.isdir(os.path.join(self.directory, str(candidate))):
+                    # Not damaged: a writer beside us pruned it (max_to_keep) meanwhile.
+                    vanished.append(candidate)
+                    continue
                 logging.warning("skipping damaged checkpoint: %s", error)
                 if not self.read_only and distributed.is_main():
                     self._move_aside(candidate)
+        if vanished:  # newer steps have replaced them: the caller lists again
+            raise FileNotFoundError(f"steps {sorted(vanished)} were pruned while being read")
         raise NoCheckpointError(f"no readable checkpoint in {self.directory} (tried {steps})")
 
     def wait(self) -> None:

@@ -60,6 +60,28 @@ def test_keeps_last_k_and_restores_a_given_step(tmp_path):
             checkpoints.restore_latest(step=10)
 
 
+def test_a_reader_whose_steps_a_writer_prunes_lists_again(tmp_path, caplog):
+    """A reader lists the steps, a writer beside it saves newer ones and prunes those:
+    they are not damaged, and `restore_gan` finds the newer ones."""
+    config = gaussian_config()
+    gan = build_gan(config)
+    directory = str(tmp_path / "checkpoints")
+    states = {s: create_state(gan, s) for s in (10, 20, 30, 40)}
+    with Checkpoints(directory, max_to_keep=2, asynchronous=False) as writer:
+        writer.save(10, states[10], config)
+        writer.save(20, states[20], config)
+        with Checkpoints(directory, read_only=True) as reader:
+            assert reader.all_steps() == [10, 20]
+            writer.save(30, states[30], config)
+            writer.save(40, states[40], config)  # 10 and 20 are gone
+            with pytest.raises(FileNotFoundError, match=r"steps \[10, 20\] were pruned"):
+                reader.restore_latest()
+    assert "damaged" not in caplog.text
+    _, state, step = restore_gan(str(tmp_path))
+    assert step == 40
+    assert_states_equal(state, states[40])
+
+
 def test_latest_falls_back_past_an_unreadable_step(tmp_path):
     config = gaussian_config()
     gan = build_gan(config)
