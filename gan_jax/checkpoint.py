@@ -37,7 +37,7 @@ from absl import logging
 
 from gan_jax import config as config_lib
 from gan_jax import distributed
-from gan_jax.errors import UserError
+from gan_jax.errors import UserError, first_line
 from gan_jax.state import GAN, GANState, build_gan, create_state
 
 MANIFEST_FORMAT = 1
@@ -303,7 +303,7 @@ class Checkpoints:
         except UserError:
             raise
         except Exception as error:  # Orbax/TensorStore raise many types for bad files.
-            reason = f"state unreadable ({_short(error)})"
+            reason = f"state unreadable ({first_line(error)})"
             raise DamagedCheckpointError(f"step {step}: {reason}") from None
         if manifest is None:
             if self._has_manifests():
@@ -383,7 +383,7 @@ class Checkpoints:
             config = config_lib.from_dict(config_lib.Config, config_dict)
         except Exception as error:  # Orbax/JSON raise many types for bad files.
             raise DamagedCheckpointError(
-                f"step {step}: config or manifest unreadable ({_short(error)})"
+                f"step {step}: config or manifest unreadable ({first_line(error)})"
             ) from None
         return config, manifest
 
@@ -430,12 +430,6 @@ def _silence_closed_loop_noise() -> None:
 
     excepthook.gan_jax_filter = True
     sys.excepthook, sys.unraisablehook = excepthook, unraisablehook
-
-
-def _short(error: BaseException) -> str:
-    """An error's first line, shortened: Orbax messages can run to hundreds of lines."""
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def save_pytree(path: str, tree: Any) -> None:
@@ -486,7 +480,7 @@ def restore_gan(workdir: str, step: int | None = None) -> tuple[GAN, GANState, i
             if attempt == _READ_ATTEMPTS - 1:
                 raise NoCheckpointError(
                     f"the checkpoints in {directory} kept changing while being read "
-                    f"({_short(error)}); try again"
+                    f"({first_line(error)}); try again"
                 ) from None
             logging.info("a checkpoint step vanished while listing (%s); listing again", error)
     if restored is None:

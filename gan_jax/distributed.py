@@ -21,7 +21,7 @@ from absl import logging
 from jax._src import distributed as jax_distributed  # its runtime client has no public handle
 from jax.experimental import multihost_utils
 
-from gan_jax.errors import UserError
+from gan_jax.errors import UserError, first_line
 
 
 def initialize(
@@ -138,7 +138,7 @@ class _PeerWatch(threading.Thread):
                     return
                 _stop_run(
                     "lost the run's coordinator (process 0 has stopped or is cut off: "
-                    f"{_first_line(error)})"
+                    f"{first_line(error)})"
                 )
             finally:
                 deadline.cancel()
@@ -186,18 +186,13 @@ def peer_failures_as_user_errors() -> Iterator[None]:
         if jax.process_count() == 1 or not any(sign in text for sign in _LOST_PEER_SIGNS):
             raise
         raise UserError(
-            f"a step shared with the run's other processes failed ({_first_line(error)}): "
+            f"a step shared with the run's other processes failed ({first_line(error)}): "
             "another process has stopped. The last checkpoint stands: start the run again "
             "on every process to resume from it"
         ) from error
 
 
 _LOST_PEER_SIGNS = ("Connection closed", "Connection reset", "UNAVAILABLE", "heartbeat")
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
 
 
 def is_main() -> bool:

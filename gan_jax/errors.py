@@ -46,3 +46,10 @@ def is_out_of_space(error: BaseException) -> bool:
             return True
         error = error.__cause__ or error.__context__
     return False
+
+
+def first_line(error: BaseException) -> str:
+    """An error's first line, shortened for a one-line message: the messages of Orbax and
+    of JAX's runtime can run to hundreds of lines."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text if len(text) <= 160 else text[:157] + "..."

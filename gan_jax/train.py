@@ -653,11 +653,7 @@ class _Training:
                 # each other, and its pictures are drawn meanwhile.
                 for m, run in enumerate(runs):
                     if run.diverged is None and self._saves_at(run, step + num_run):
-                        state_m = self._member(state, m)
-                        run.checkpoints.save(
-                            step + num_run, state_m, run.config, run.records.pending
-                        )
-                        run.saved_step = step + num_run
+                        self._save(run, state, m, step + num_run)
                 if self.vmapped and epoch_records:
                     _log_members(epoch_records, config.num_epochs, len(runs))
                 if not losses:
@@ -675,9 +671,7 @@ class _Training:
             else:
                 for m, run in enumerate(runs):
                     if run.diverged is None and run.saved_step != step:
-                        run.checkpoints.save(
-                            step, self._member(state, m), run.config, run.records.pending
-                        )
+                        self._save(run, state, m, step)
                 for run in runs:
                     run.checkpoints.wait()
                 where = runs[0].checkpoints.directory if len(runs) == 1 else "each member's workdir"
@@ -763,6 +757,11 @@ class _Training:
         completed = run.records.add(metrics, seconds)
         self._end_of_dispatch(run, state, step + num_run, completed, *grid)
         return completed
+
+    def _save(self, run: _Run, state: GANState, m: int, step: int) -> None:
+        """Queues the save of run `m`'s state (`m`: its member index) at `step`."""
+        run.checkpoints.save(step, self._member(state, m), run.config, run.records.pending)
+        run.saved_step = step
 
     def _saves_at(self, run: _Run, step: int) -> bool:
         return step % run.config.checkpoint_every_steps == 0 or step == self.schedule.total_steps
