@@ -113,6 +113,12 @@ def default_loop(gan: GAN) -> str:
     return "host" if jax.default_backend() == "cpu" and convolutional else "device"
 
 
+# How many steps the host loop queues ahead of the one running: enough to keep the
+# device busy between Python's dispatches, few enough that `should_stop` takes effect
+# within a step or two.
+_HOST_STEPS_IN_FLIGHT = 2
+
+
 def make_run_steps(
     gan: GAN,
     num_examples: int,
@@ -137,9 +143,10 @@ def make_run_steps(
         step from Python (see `default_loop`, the default). Both run the same steps on
         the same data: bit-identical for MLPs on CPU, equal to float32 rounding for
         conv nets (XLA:CPU picks other conv algorithms inside a loop).
-      should_stop: the host loop asks it before each step and ends the call early
-        when it returns something true (a pending SIGTERM, say); the device loop
-        always runs its `num_steps`.
+      should_stop: the host loop asks it before each step, with at most
+        `_HOST_STEPS_IN_FLIGHT` steps queued ahead of the computation, and ends the
+        call early when it returns something true (a pending SIGTERM, say); the
+        device loop always runs its `num_steps`.
       members: the state is a sweep group's (`state.stack_states`): every leaf has a
         leading member axis, and one vmapped program trains all members on the same
         data. Members may differ in their seeds and in the optimizer hyperparameters
@@ -244,6 +251,11 @@ def make_run_steps(
         for i in range(num_steps):
             if i and should_stop is not None and should_stop():
                 break
+            if i >= _HOST_STEPS_IN_FLIGHT:
+                # Dispatch runs ahead of the computation: without this wait every step of
+                # the call would be queued at once, and a SIGTERM would take effect only
+                # after all of them (32 full-width DCGAN steps on a CPU: ten minutes).
+                jax.block_until_ready(history[i - _HOST_STEPS_IN_FLIGHT])
             state, order, metrics = jitted_step(state, data, order)
             history.append(metrics)
         return state, stack(history)

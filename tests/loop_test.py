@@ -1,5 +1,7 @@
 """The training loop: early stops, batches from the data stream, the default loop per model."""
 
+import time
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -40,6 +42,35 @@ def test_host_loop_stops_between_steps_and_equals_a_shorter_dispatch():
         np.testing.assert_array_equal(x, y)
     np.testing.assert_array_equal(history["loss_d"][:6], expected_history["loss_d"][:6])
     assert not np.any(np.asarray(history["loss_d"][6:]))  # no values past the stop
+
+
+def test_host_loop_asks_to_stop_at_most_two_steps_ahead_of_the_computation():
+    """A SIGTERM takes effect within a step or two. Dispatch runs ahead of the
+    computation: a host loop that queued steps without waiting asked `should_stop`
+    about every step of a dispatch before the first had run (32 full-width DCGAN
+    steps on a CPU: ten minutes deaf to signals)."""
+    config = camel_config(batch_size=64)
+    gan = build_gan(config)
+    data = TrainingData(jnp.zeros((256, 28, 28, 1), jnp.float32), None)
+    asked = []
+    run = loop_lib.make_run_steps(
+        gan,
+        256,
+        steps_per_epoch=4,
+        max_steps=12,
+        loop="host",
+        should_stop=lambda: asked.append(time.perf_counter()),
+    )
+    jax.block_until_ready(run(create_state(gan, 0), data, jnp.int32(12)))  # compiles
+    asked.clear()
+    state = create_state(gan, 0)
+    start = time.perf_counter()
+    jax.block_until_ready(run(state, data, jnp.int32(12)))
+    end = time.perf_counter()
+    # Asked before steps 1..11; the last time once step 9 of 12 had run. Queued all at
+    # once, every question came while the first step ran.
+    assert len(asked) == 11
+    assert asked[-1] - start > 0.5 * (end - start), [t - start for t in asked]
 
 
 @pytest.mark.parametrize("loop", ["device", "host"])
