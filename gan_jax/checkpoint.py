@@ -3,7 +3,9 @@
 Each step directory holds three items, written and finalised together by Orbax
 (atomically: a step is either complete or invisible):
 - 'state': the whole GANState, including the step counter and the root PRNG key,
-  so a restored run continues bit for bit;
+  so a restored run continues bit for bit; its arrays packed into one flat array per
+  dtype (the manifest's `layout` unpacks them), since Orbax's cost per stored array
+  was most of a save;
 - 'config' (JSON), from which `restore_gan` rebuilds the networks with no flags;
 - 'manifest' (JSON): BLAKE2 digests of the state's arrays and of the config, and
   the per-step metrics of the epoch in progress (so a resumed run writes the same
@@ -23,6 +25,7 @@ import dataclasses
 import datetime
 import hashlib
 import json
+import math
 import os
 import shutil
 import sys
@@ -40,7 +43,12 @@ from gan_jax import distributed
 from gan_jax.errors import UserError, first_line
 from gan_jax.state import GAN, GANState, build_gan, create_state
 
-MANIFEST_FORMAT = 1
+# 2: the state's arrays packed by dtype (`_pack`); 1: one stored array per leaf, as
+# checkpoints before 2026-11-29 and multi-process runs (each process writes its shards)
+# have it. Both are read.
+MANIFEST_FORMAT = 2
+_PER_LEAF_FORMAT = 1
+_READABLE_FORMATS = (_PER_LEAF_FORMAT, MANIFEST_FORMAT)
 
 
 class NoCheckpointError(UserError, FileNotFoundError):
@@ -80,6 +88,55 @@ def _stored_fields(state: GANState) -> dict[str, Any]:
     """
     fields = (field.name for field in dataclasses.fields(state))
     return {name: getattr(state, name) for name in fields if getattr(state, name) is not None}
+
+
+def _pack(fields: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], list[list[Any]]]:
+    """The arrays of `fields` (host copies) as one flat array per dtype, and the layout
+    that unpacks them: each leaf's path, dtype, shape and, for a PRNG key, its
+    implementation (the key is stored as its data).
+
+    Orbax spends about 1.2 ms of CPU per stored array, whatever its size, and a GAN state
+    has 40 to 100 of them: packed, a save of the Gaussian GAN's state took 19 ms of CPU
+    instead of 69.
+    """
+    groups: dict[str, list[np.ndarray]] = {}
+    layout = []
+    for path, leaf in jax.tree_util.tree_leaves_with_path(fields):
+        impl = None
+        if isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            impl = str(jax.random.key_impl(leaf))
+            leaf = jax.random.key_data(leaf)
+        array = np.asarray(leaf)
+        layout.append([jax.tree_util.keystr(path), array.dtype.name, list(array.shape), impl])
+        groups.setdefault(array.dtype.name, []).append(array.ravel())
+    return {dtype: np.concatenate(parts) for dtype, parts in groups.items()}, layout
+
+
+def _packed_sizes(layout: list[list[Any]]) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for _, dtype, shape, _ in layout:
+        sizes[dtype] = sizes.get(dtype, 0) + math.prod(shape)
+    return sizes
+
+
+def _unpack(packed: Mapping[str, np.ndarray], layout: list[list[Any]], abstract: Any) -> Any:
+    """`_pack`'s inverse, into the tree of `abstract` (the fields a restore targets), as
+    uncommitted arrays on this process's default device. Raises ValueError if the layout
+    is not the one `abstract` has."""
+    expected = [
+        [jax.tree_util.keystr(path), np.dtype(leaf.dtype).name, list(leaf.shape)]
+        for path, leaf in jax.tree_util.tree_leaves_with_path(jax.eval_shape(_key_data, abstract))
+    ]
+    if [entry[:3] for entry in layout] != expected:
+        raise ValueError("the stored arrays are not the ones its config builds")
+    offsets = dict.fromkeys(packed, 0)
+    leaves = []
+    for _, dtype, shape, impl in layout:
+        start, size = offsets[dtype], math.prod(shape)
+        offsets[dtype] += size
+        array = jnp.asarray(packed[dtype][start : start + size].reshape(shape))
+        leaves.append(jax.random.wrap_key_data(array, impl=impl) if impl else array)
+    return jax.tree.unflatten(jax.tree.structure(abstract), leaves)
 
 
 def state_digest(state: Any) -> str:
@@ -125,6 +182,10 @@ def _host_copy(tree: Any) -> Any:
         return np.array(x, copy=True)
 
     return jax.tree.map(copy, tree)
+
+
+def _addressable(x: Any) -> bool:
+    return not isinstance(x, jax.Array) or x.is_fully_addressable
 
 
 def _on_this_device(abstract: Any) -> Any:
@@ -251,6 +312,10 @@ class Checkpoints:
             "pending_metrics": _encode_metrics(pending_metrics or {}),
         }
         fields = _stored_fields(state)
+        if all(_addressable(leaf) for leaf in jax.tree.leaves(fields)):
+            fields, manifest["layout"] = _pack(fields)
+        else:  # several processes: each writes its shards of the arrays
+            manifest["format"] = _PER_LEAF_FORMAT
         if self.asynchronous:
             self._queued.append(_SAVER.submit(self._write, step, fields, config_dict, manifest))
         else:
@@ -294,12 +359,21 @@ class Checkpoints:
         try:
             gan = gan_for(config)
             abstract = jax.eval_shape(lambda: create_state(gan, 0))
-            target = ocp.args.StandardRestore(_on_this_device(_stored_fields(abstract)))
-            restored = self._manager.restore(step, args=ocp.args.Composite(state=target))
+            fields = _stored_fields(abstract)
             # Uncommitted, as a fresh state is: Orbax commits what it restores, and jit lowers
             # committed inputs to another program, so a resumed run would miss the fresh
             # run's compilation cache and compile its step twice.
-            state = abstract.replace(**distributed.uncommitted_copy(restored["state"]))
+            if manifest is not None and manifest["format"] == MANIFEST_FORMAT:
+                layout = manifest["layout"]
+                packed = {
+                    dtype: jax.ShapeDtypeStruct((size,), np.dtype(dtype))
+                    for dtype, size in _packed_sizes(layout).items()
+                }
+                packed = self._restore_state(step, packed)
+                fields = _unpack(jax.device_get(packed), layout, fields)
+            else:
+                fields = distributed.uncommitted_copy(self._restore_state(step, fields))
+            state = abstract.replace(**fields)
         except UserError:
             raise
         except Exception as error:  # Orbax/TensorStore raise many types for bad files.
@@ -313,6 +387,10 @@ class Checkpoints:
         if state_digest(state) != manifest["state_digest"]:
             raise DamagedCheckpointError(f"step {step}: state does not match its checksum")
         return Restored(step, config, state, _decode_metrics(manifest["pending_metrics"]))
+
+    def _restore_state(self, step: int, abstract: Any) -> Any:
+        target = ocp.args.StandardRestore(_on_this_device(abstract))
+        return self._manager.restore(step, args=ocp.args.Composite(state=target))["state"]
 
     def restore_latest(
         self,
@@ -376,7 +454,7 @@ class Checkpoints:
             config_dict = restored["config"]
             manifest = restored["manifest"] if has_manifest else None
             if manifest is not None and (
-                manifest.get("format") != MANIFEST_FORMAT
+                manifest.get("format") not in _READABLE_FORMATS
                 or config_digest(config_dict) != manifest["config_digest"]
             ):
                 raise ValueError("config does not match its checksum")

@@ -1,8 +1,8 @@
 """Damaged checkpoints on disk (issue 11, finding 2): detected, skipped, re-saved.
 
 Each case damages the newest of three steps of a short Gaussian run the way disks
-and crashes do (truncation, deletion, random bytes, three flipped bytes, missing
-metadata, missing or corrupt config), then checks that readers fall back to the
+and crashes do (truncation, deletion, random bytes, three flipped bytes, missing or
+corrupt config or manifest), then checks that readers fall back to the
 newest good step with one warning line, and that training resumes from it, moves
 the damaged step aside, saves it anew, and ends bit for bit where an undamaged
 run ends.
@@ -95,7 +95,6 @@ DAMAGE = [
     delete_data,
     random_bytes,
     flip_three_bytes,
-    delete_metadata,
     delete_config,
     corrupt_config,
     edit_config_value,
@@ -133,6 +132,18 @@ def test_damaged_newest_step_is_skipped_then_resaved(tmp_path, unbroken, damage)
     with Checkpoints(checkpoint_dir(workdir), read_only=True) as checkpoints:
         assert checkpoints.all_steps() == [10, 20, 30]
         assert checkpoints.restore_latest().step == 30
+
+
+def test_a_step_without_orbaxs_metadata_file_still_restores_verified(tmp_path, unbroken):
+    # The packed state's few arrays are read by the names the manifest's layout gives;
+    # the digest check says they are the very bits that were saved.
+    workdir = str(tmp_path / "run")
+    shutil.copytree(unbroken, workdir)
+    delete_metadata(os.path.join(checkpoint_dir(workdir), "30"))
+    _, state, step = restore_gan(workdir)
+    _, expected, _ = restore_gan(unbroken)
+    assert step == 30
+    assert_states_equal(state, expected)
 
 
 def test_sample_cli_warns_in_one_line_and_uses_the_older_step(tmp_path, unbroken):
