@@ -103,7 +103,7 @@ def _pack(fields: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], list[list[A
     layout = []
     for path, leaf in jax.tree_util.tree_leaves_with_path(fields):
         impl = None
-        if isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+        if _is_key(leaf):
             impl = str(jax.random.key_impl(leaf))
             leaf = jax.random.key_data(leaf)
         array = np.asarray(leaf)
@@ -154,13 +154,16 @@ def config_digest(config_dict: Mapping[str, Any]) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def _key_data(tree: Any) -> Any:
-    def plain(x: Any) -> Any:
-        if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
-            return jax.random.key_data(x)
-        return x
+def _is_key(x: Any) -> bool:
+    return isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
 
-    return jax.tree.map(plain, tree)
+
+def _addressable(x: Any) -> bool:
+    return not isinstance(x, jax.Array) or x.is_fully_addressable
+
+
+def _key_data(tree: Any) -> Any:
+    return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, tree)
 
 
 def _host_copy(tree: Any) -> Any:
@@ -174,18 +177,11 @@ def _host_copy(tree: Any) -> Any:
     """
 
     def copy(x: Any) -> Any:
-        if isinstance(x, jax.Array) and (
-            jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
-            or not x.is_fully_addressable  # several processes: each writes its shards
-        ):
+        if _is_key(x) or not _addressable(x):  # several processes: each writes its shards
             return jnp.copy(x)
         return np.array(x, copy=True)
 
     return jax.tree.map(copy, tree)
-
-
-def _addressable(x: Any) -> bool:
-    return not isinstance(x, jax.Array) or x.is_fully_addressable
 
 
 def _on_this_device(abstract: Any) -> Any:
@@ -304,18 +300,18 @@ class Checkpoints:
         self._finish_queued_saves()
         state = _host_copy(state)  # one transfer, for both the digest and the save
         config_dict = config_lib.to_dict(config)
+        fields = _stored_fields(state)
+        # Several processes: each writes its shards of the arrays, one stored array a leaf.
+        packed = all(_addressable(leaf) for leaf in jax.tree.leaves(fields))
         manifest = {
-            "format": MANIFEST_FORMAT,
+            "format": MANIFEST_FORMAT if packed else _PER_LEAF_FORMAT,
             "step": step,
             "state_digest": state_digest(state),
             "config_digest": config_digest(config_dict),
             "pending_metrics": _encode_metrics(pending_metrics or {}),
         }
-        fields = _stored_fields(state)
-        if all(_addressable(leaf) for leaf in jax.tree.leaves(fields)):
+        if packed:
             fields, manifest["layout"] = _pack(fields)
-        else:  # several processes: each writes its shards of the arrays
-            manifest["format"] = _PER_LEAF_FORMAT
         if self.asynchronous:
             self._queued.append(_SAVER.submit(self._write, step, fields, config_dict, manifest))
         else:
