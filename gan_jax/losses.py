@@ -101,8 +101,8 @@ def generator_loss(
 class Objective:
     """An adversarial objective: D's and G's losses from D's outputs, shape (B,).
 
-    Subclasses define `real_loss`, `fake_loss` and `generator_loss` (and `from_config`
-    when they have settings of their own), and override the hooks they need; the
+    Subclasses define `real_loss`, `fake_loss` and `generator_loss`, declare their
+    settings as fields (`from_config` fills them), and override the hooks they need; the
     defaults add no penalty, leave D's parameters alone and report no diagnostics.
     What D's outputs mean (logits, critic scores) is the objective's business.
 
@@ -125,9 +125,15 @@ class Objective:
 
     @classmethod
     def from_config(cls, config: LossConfig) -> "Objective":
-        """The objective with the settings of `config` (the reduction and D's weight;
-        objectives with settings of their own extend this)."""
-        return cls(reduction=config.reduction, d_loss_weight=config.d_loss_weight)
+        """The objective with the settings of `config`: each of its fields takes the
+        `LossConfig` field of the same name (`generator_kind` takes `generator_loss`), so
+        an objective's new setting is a field here and one in `LossConfig`."""
+        return cls(
+            **{
+                field.name: getattr(config, _CONFIG_FIELDS.get(field.name, field.name))
+                for field in dataclasses.fields(cls)
+            }
+        )
 
     def real_loss(self, real_out: jax.Array) -> jax.Array:
         """D's loss term on real examples (all of D's loss on a 'separate' real batch)."""
@@ -195,37 +201,40 @@ class Objective:
         return {}
 
 
-def _check_generator_kind(kind: str) -> None:
-    """At construction, not at the first traced G loss: a bad name is a config error."""
-    if kind not in ("non_saturating", "minimax"):
-        raise ValueError(f"generator loss must be 'non_saturating' or 'minimax', got {kind!r}")
+# Objective fields whose `LossConfig` field has another name (`generator_loss` is a
+# method of every objective).
+_CONFIG_FIELDS = {"generator_kind": "generator_loss"}
 
 
 @dataclasses.dataclass(frozen=True)
-class BinaryCrossEntropy(Objective):
-    """The original GAN objective (Goodfellow et al., 2014) on D's logits.
+class _CrossEntropyGenerator(Objective):
+    """An objective whose G minimises a cross-entropy on D's real/fake logit, in one of
+    two kinds.
 
     Attributes:
-      label_smoothing: one-sided: real targets are 1 - label_smoothing.
       generator_kind: 'non_saturating' or 'minimax' (see `generator_loss`).
     """
 
-    label_smoothing: float = 0.0
     generator_kind: Literal["non_saturating", "minimax"] = "non_saturating"
 
     def __post_init__(self):
         super().__post_init__()
-        _check_generator_kind(self.generator_kind)
+        # At construction, not at the first traced G loss: a bad name is a config error.
+        if self.generator_kind not in ("non_saturating", "minimax"):
+            raise ValueError(
+                f"generator loss must be 'non_saturating' or 'minimax', got {self.generator_kind!r}"
+            )
 
-    @classmethod
-    def from_config(cls, config: LossConfig) -> "BinaryCrossEntropy":
-        """BCE with the reduction, weight, smoothing and G loss of `config`."""
-        return cls(
-            reduction=config.reduction,
-            d_loss_weight=config.d_loss_weight,
-            label_smoothing=config.label_smoothing,
-            generator_kind=config.generator_loss,
-        )
+
+@dataclasses.dataclass(frozen=True)
+class BinaryCrossEntropy(_CrossEntropyGenerator):
+    """The original GAN objective (Goodfellow et al., 2014) on D's logits.
+
+    Attributes:
+      label_smoothing: one-sided: real targets are 1 - label_smoothing.
+    """
+
+    label_smoothing: float = 0.0
 
     def real_loss(self, real_out: jax.Array) -> jax.Array:
         """BCE against the (smoothed) real target."""
@@ -253,76 +262,82 @@ class BinaryCrossEntropy(Objective):
         }
 
 
-def _raw_means(real_out: jax.Array, fake_out: jax.Array) -> Metrics:
-    return {"d_out_real": jnp.mean(real_out), "d_out_fake": jnp.mean(fake_out)}
+@dataclasses.dataclass(frozen=True)
+class _OnRawOutputs(Objective):
+    """An objective on D's raw (unbounded) outputs, given by its per-example terms in
+    float32; its diagnostics are D's mean outputs on the two batches."""
+
+    def real_term(self, real_out: jax.Array) -> jax.Array:
+        raise NotImplementedError
+
+    def fake_term(self, fake_out: jax.Array) -> jax.Array:
+        raise NotImplementedError
+
+    def generator_term(self, fake_out: jax.Array) -> jax.Array:
+        raise NotImplementedError
+
+    def real_loss(self, real_out: jax.Array) -> jax.Array:
+        return reduce(self.real_term(real_out.astype(jnp.float32)), self.reduction)
+
+    def fake_loss(self, fake_out: jax.Array) -> jax.Array:
+        return reduce(self.fake_term(fake_out.astype(jnp.float32)), self.reduction)
+
+    def generator_loss(self, fake_out: jax.Array) -> jax.Array:
+        return reduce(self.generator_term(fake_out.astype(jnp.float32)), self.reduction)
+
+    def diagnostics(
+        self, real_out: jax.Array, fake_out: jax.Array, real_labels: jax.Array | None = None
+    ) -> Metrics:
+        del real_labels
+        return {"d_out_real": jnp.mean(real_out), "d_out_fake": jnp.mean(fake_out)}
 
 
 @dataclasses.dataclass(frozen=True)
-class LeastSquares(Objective):
+class LeastSquares(_OnRawOutputs):
     """LSGAN (Mao et al., 2017), their a = 0, b = c = 1 coding: D minimises
     ½(D(x) - 1)² + ½D(G(z))², G minimises ½(D(G(z)) - 1)², on D's raw outputs."""
 
-    def real_loss(self, real_out: jax.Array) -> jax.Array:
-        return reduce(0.5 * jnp.square(real_out.astype(jnp.float32) - 1), self.reduction)
+    def real_term(self, real_out: jax.Array) -> jax.Array:
+        return 0.5 * jnp.square(real_out - 1)
 
-    def fake_loss(self, fake_out: jax.Array) -> jax.Array:
-        return reduce(0.5 * jnp.square(fake_out.astype(jnp.float32)), self.reduction)
+    def fake_term(self, fake_out: jax.Array) -> jax.Array:
+        return 0.5 * jnp.square(fake_out)
 
-    def generator_loss(self, fake_out: jax.Array) -> jax.Array:
-        return reduce(0.5 * jnp.square(fake_out.astype(jnp.float32) - 1), self.reduction)
-
-    def diagnostics(
-        self, real_out: jax.Array, fake_out: jax.Array, real_labels: jax.Array | None = None
-    ) -> Metrics:
-        del real_labels
-        return _raw_means(real_out, fake_out)
+    def generator_term(self, fake_out: jax.Array) -> jax.Array:
+        return 0.5 * jnp.square(fake_out - 1)
 
 
 @dataclasses.dataclass(frozen=True)
-class Hinge(Objective):
+class Hinge(_OnRawOutputs):
     """The hinge loss (Lim & Ye, 2017; Miyato et al., 2018): D minimises
     max(0, 1 - D(x)) + max(0, 1 + D(G(z))), G minimises -D(G(z))."""
 
-    def real_loss(self, real_out: jax.Array) -> jax.Array:
-        return reduce(jax.nn.relu(1 - real_out.astype(jnp.float32)), self.reduction)
+    def real_term(self, real_out: jax.Array) -> jax.Array:
+        return jax.nn.relu(1 - real_out)
 
-    def fake_loss(self, fake_out: jax.Array) -> jax.Array:
-        return reduce(jax.nn.relu(1 + fake_out.astype(jnp.float32)), self.reduction)
+    def fake_term(self, fake_out: jax.Array) -> jax.Array:
+        return jax.nn.relu(1 + fake_out)
 
-    def generator_loss(self, fake_out: jax.Array) -> jax.Array:
-        return reduce(-fake_out.astype(jnp.float32), self.reduction)
-
-    def diagnostics(
-        self, real_out: jax.Array, fake_out: jax.Array, real_labels: jax.Array | None = None
-    ) -> Metrics:
-        del real_labels
-        return _raw_means(real_out, fake_out)
+    def generator_term(self, fake_out: jax.Array) -> jax.Array:
+        return -fake_out
 
 
 @dataclasses.dataclass(frozen=True)
-class Wasserstein(Objective):
+class Wasserstein(_OnRawOutputs):
     """WGAN (Arjovsky et al., 2017): the critic maximises E[D(x)] - E[D(G(z))] with
     its weights clipped to [-clip_value, clip_value] after each update; G minimises
     -E[D(G(z))]. `wasserstein` is the critic's estimate E[D(x)] - E[D(G(z))]."""
 
     clip_value: float = 0.01
 
-    @classmethod
-    def from_config(cls, config: LossConfig) -> "Wasserstein":
-        return cls(
-            reduction=config.reduction,
-            d_loss_weight=config.d_loss_weight,
-            clip_value=config.clip_value,
-        )
+    def real_term(self, real_out: jax.Array) -> jax.Array:
+        return -real_out
 
-    def real_loss(self, real_out: jax.Array) -> jax.Array:
-        return reduce(-real_out.astype(jnp.float32), self.reduction)
+    def fake_term(self, fake_out: jax.Array) -> jax.Array:
+        return fake_out
 
-    def fake_loss(self, fake_out: jax.Array) -> jax.Array:
-        return reduce(fake_out.astype(jnp.float32), self.reduction)
-
-    def generator_loss(self, fake_out: jax.Array) -> jax.Array:
-        return reduce(-fake_out.astype(jnp.float32), self.reduction)
+    def generator_term(self, fake_out: jax.Array) -> jax.Array:
+        return -fake_out
 
     def constrain_discriminator(self, params: Any) -> Any:
         return jax.tree.map(lambda p: jnp.clip(p, -self.clip_value, self.clip_value), params)
@@ -330,8 +345,7 @@ class Wasserstein(Objective):
     def diagnostics(
         self, real_out: jax.Array, fake_out: jax.Array, real_labels: jax.Array | None = None
     ) -> Metrics:
-        del real_labels
-        means = _raw_means(real_out, fake_out)
+        means = super().diagnostics(real_out, fake_out, real_labels)
         return {**means, "wasserstein": means["d_out_real"] - means["d_out_fake"]}
 
 
@@ -342,14 +356,6 @@ class WassersteinGradientPenalty(Wasserstein):
     e ~ U[0, 1] per example."""
 
     gp_weight: float = 10.0
-
-    @classmethod
-    def from_config(cls, config: LossConfig) -> "WassersteinGradientPenalty":
-        return cls(
-            reduction=config.reduction,
-            d_loss_weight=config.d_loss_weight,
-            gp_weight=config.gp_weight,
-        )
 
     def constrain_discriminator(self, params: Any) -> Any:
         return params
@@ -383,7 +389,7 @@ def _masked_reduce(losses: jax.Array, mask: jax.Array, reduction: Reduction) -> 
 
 
 @dataclasses.dataclass(frozen=True)
-class SemiSupervised(Objective):
+class SemiSupervised(_CrossEntropyGenerator):
     """The semi-supervised GAN (Odena, 2016; Salimans et al., 2016, section 5).
 
     D outputs K class logits l(x) (shape (B, K)); the fake class K+1 has its logit
@@ -403,26 +409,11 @@ class SemiSupervised(Objective):
 
     Attributes:
       unsupervised_weight: the weight of the unsupervised (GAN) part of D's loss.
-      generator_kind: 'non_saturating' or 'minimax' (see `generator_loss`).
     """
 
     uses_real_labels: ClassVar[bool] = True
 
     unsupervised_weight: float = 1.0
-    generator_kind: Literal["non_saturating", "minimax"] = "non_saturating"
-
-    def __post_init__(self):
-        super().__post_init__()
-        _check_generator_kind(self.generator_kind)
-
-    @classmethod
-    def from_config(cls, config: LossConfig) -> "SemiSupervised":
-        return cls(
-            reduction=config.reduction,
-            d_loss_weight=config.d_loss_weight,
-            unsupervised_weight=config.unsupervised_weight,
-            generator_kind=config.generator_loss,
-        )
 
     @staticmethod
     def real_logit(out: jax.Array) -> jax.Array:
