@@ -1,5 +1,6 @@
 """Losses against hand-computed values; the objective registry against the functions."""
 
+import dataclasses
 import math
 
 import jax
@@ -144,6 +145,24 @@ def test_registry():
         losses.from_config(LossConfig(reduction="max"))
     with pytest.raises(ValueError, match="generator loss"):
         losses.from_config(LossConfig(generator_loss="wasserstein"))
+
+
+def test_each_objective_takes_its_settings_from_the_loss_config():
+    changed = LossConfig(
+        reduction="sum",
+        d_loss_weight=0.5,
+        label_smoothing=0.1,
+        generator_loss="minimax",
+        clip_value=0.02,
+        gp_weight=5.0,
+        unsupervised_weight=0.0,
+    )
+    config_name = {"generator_kind": "generator_loss"}
+    for name in losses.OBJECTIVES:
+        built = losses.from_config(dataclasses.replace(changed, objective=name))
+        for field in dataclasses.fields(built):
+            expected = getattr(changed, config_name.get(field.name, field.name))
+            assert getattr(built, field.name) == expected, (name, field.name)
 
 
 # D's outputs on 2 real and 2 generated examples, for the objectives' hand-computed values.
