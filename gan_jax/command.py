@@ -17,13 +17,15 @@ from typing import Any, Literal
 
 from absl import app, flags, logging
 
-from gan_jax import interrupts, user_cache
+from gan_jax import interrupts, user_cache, xla_flags
 from gan_jax.errors import Interrupted, UserError
 from gan_jax.settings import Check, describe
 
 # From here on SIGINT and SIGTERM end the process in one line (or, while training,
 # stop it with a checkpoint), even during the imports and compilation of start-up.
 interrupts.install()
+# Before JAX starts: device threads that fall behind on a loaded machine wait, not abort.
+xla_flags.use_patient_collectives()
 
 
 def validate(name: str, check: Check, registry: flags.FlagValues = flags.FLAGS) -> None:

@@ -18,8 +18,14 @@ from generated_images import prepare_sprites
 from gan_jax import parallel
 from gan_jax.checkpoint import restore_gan, state_digest
 from gan_jax.errors import UserError
+from gan_jax.xla_flags import with_patient_collectives
 
-FOUR_DEVICES = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+# Four device threads on two busy cores can arrive far apart at a collective: the same
+# patience the commands take, so a slow thread waits instead of aborting the process.
+FOUR_DEVICES = {
+    **os.environ,
+    "XLA_FLAGS": with_patient_collectives("--xla_force_host_platform_device_count=4"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +106,10 @@ def _free_port() -> int:
 def _start_two_processes(argv: Callable[[int], list[str]]) -> list[subprocess.Popen]:
     """Processes 0 and 1 of a run on this machine, 2 fake CPU devices each; `argv(i)` is
     process i's command line after the interpreter."""
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    env = {
+        **os.environ,
+        "XLA_FLAGS": with_patient_collectives("--xla_force_host_platform_device_count=2"),
+    }
     env["PYTHONPATH"] = REPO
     return [
         subprocess.Popen(
