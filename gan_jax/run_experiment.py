@@ -278,10 +278,15 @@ def _run_sweep(experiment: types.ModuleType, settings: RunSettings, options: Run
             for i, m in enumerate(members)
         ]
         summary = sweep_summary.write(root, options.sweep, rows)
-    if summary.get("best"):
-        score = summary["score"]
-        best = next(m for m in summary["members"] if m["name"] == summary["best"])
-        print(f"best {score}: {best['scores'][score]:.4g} ({summary['best']}); summary in {root}")
+    if summary.get("ranking"):
+        print(f"ranked by {summary['score']} ({summary['score_means']}), best first:")
+        for row in summary["ranking"][:_RANKING_SHOWN]:
+            print("  " + "  ".join(f"{k} {v:.4g}" if k != "name" else v for k, v in row.items()))
+        print(f"summary in {root}")
+
+
+# Members listed at the end of a sweep (all of them are in summary.json).
+_RANKING_SHOWN = 5
 
 
 def _out_of_memory(error: BaseException) -> bool:

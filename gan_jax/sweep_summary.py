@@ -1,6 +1,12 @@
 """A sweep's summary: each member's final scores, per-setting statistics, best-of-k.
 
-Written to the sweep's workdir as `summary.json`, `summary.csv` (a row a member) and
+Members are ranked by the best score they all have (`PRIMARY_SCORES`: Inception FID,
+else the FID in the data set's own classifier's features, else the Gaussian's W2), named
+in summary.json with what it measures, and shown beside precision, recall, density and
+coverage in the same features.
+
+Written to the sweep's workdir as `summary.json`, `summary.csv` (a row a member, the
+ranking score and its companions first) and
 `summary_<setting>.png` (the score against each swept setting other than the seed:
 every member as a point, the mean over seeds with its standard deviation as a line),
 plus `best_of_k.png`, and for a grid of two settings `summary_<a>_<b>.png` (the mean
@@ -22,8 +28,15 @@ import numpy as np
 
 from gan_jax import viz
 
-# The score a summary ranks members by, lower being better, in order of preference.
-PRIMARY_SCORES = ("w2", "fid")
+# The scores a summary may rank members by, lower being better, in order of preference
+# (the first that every scored member has), with what each measures.
+PRIMARY_SCORES = {
+    "inception_fid": "FID in Inception-v3's pool3 features (pytorch-fid's network)",
+    "fid": "FID in the features of a classifier trained on the data set's labels",
+    "w2": "2-Wasserstein distance from the fitted Gaussian to the data's",
+}
+# Shown beside the ranking score: fewer modes (recall) and worse samples (precision) apart.
+COMPANION_SCORES = ("precision", "recall", "density", "coverage")
 
 
 def primary_score(scores: Sequence[Mapping[str, Any]]) -> str | None:
@@ -115,12 +128,14 @@ def write(workdir: str, spec: str, members: Sequence[Mapping[str, Any]]) -> dict
     summary: dict[str, Any] = {
         "spec": spec,
         "score": score,
+        "score_means": PRIMARY_SCORES.get(score),
         "members": list(members),
         "diverged": [{"name": m["name"], "cause": m["diverged"]} for m in members if m["diverged"]],
     }
     if score is not None and finished:
         values = [m["scores"][score] for m in finished]
-        summary["best"] = min(finished, key=lambda m: m["scores"][score])["name"]
+        summary["ranking"] = ranking(members, score)
+        summary["best"] = summary["ranking"][0]["name"]
         summary["best_of_k"] = expected_best_of_k(values)
         summary["by_setting"] = {
             s: setting_statistics(members, s, score) for s in settings if s != "seed"
@@ -130,14 +145,31 @@ def write(workdir: str, spec: str, members: Sequence[Mapping[str, Any]]) -> dict
         _plot(workdir, summary, finished, score)
     with open(os.path.join(workdir, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
-    _write_csv(os.path.join(workdir, "summary.csv"), members, settings)
+    _write_csv(os.path.join(workdir, "summary.csv"), members, settings, score)
     return summary
 
 
-def _write_csv(path: str, members: Sequence[Mapping[str, Any]], settings: list[str]) -> None:
-    score_names = sorted(
-        {k for m in members for k, v in m["scores"].items() if isinstance(v, int | float)}
+def companions(score: str) -> list[str]:
+    """The precision/recall/density/coverage names that go with `score` (same features)."""
+    prefix = score[: -len("fid")] if score.endswith("fid") else None
+    return [] if prefix is None else [prefix + name for name in COMPANION_SCORES]
+
+
+def ranking(members: Sequence[Mapping[str, Any]], score: str) -> list[dict[str, Any]]:
+    """The finished members from best to worst by `score`, each with its companions."""
+    finished = sorted(
+        (m for m in members if m["diverged"] is None), key=lambda m: m["scores"][score]
     )
+    columns = [score, *(c for c in companions(score) if all(c in m["scores"] for m in finished))]
+    return [{"name": m["name"], **{c: m["scores"][c] for c in columns}} for m in finished]
+
+
+def _write_csv(
+    path: str, members: Sequence[Mapping[str, Any]], settings: list[str], score: str | None
+) -> None:
+    numeric = {k for m in members for k, v in m["scores"].items() if isinstance(v, int | float)}
+    first = [c for c in ([score, *companions(score)] if score else []) if c in numeric]
+    score_names = first + sorted(numeric - set(first))
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["name", *settings, *score_names, "diverged"])

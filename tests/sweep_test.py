@@ -13,7 +13,7 @@ from PIL import Image
 from states import assert_states_equal, leaves
 from testing_configs import gaussian_config
 
-from gan_jax import viz
+from gan_jax import sweep_summary, viz
 from gan_jax.checkpoint import Checkpoints, checkpoint_dir, restore_gan
 from gan_jax.config import replace
 from gan_jax.data.pipeline import TrainingData, load_training_data
@@ -186,7 +186,11 @@ def test_the_sweep_command_writes_member_workdirs_in_groups(tmp_path):
         "best_of_k.png",
     ):
         assert os.path.exists(tmp_path / name), name
-    assert f"best w2: {min(w2):.4g}" in result.stdout
+    # The end of the output names the ranking score and lists the best members first.
+    assert "ranked by w2 (2-Wasserstein distance" in result.stdout
+    ranked = sorted(range(8), key=lambda i: w2[i])
+    assert [row["name"] for row in summary["ranking"]] == [names[i] for i in ranked]
+    assert f"  {names[ranked[0]]}  w2 {min(w2):.4g}" in result.stdout
     # `evaluate` on a member scores it as the sweep did (same samples, same seed, G's
     # moving average).
     with open(tmp_path / names[5] / "eval_10.json") as f:
@@ -239,3 +243,24 @@ def test_expected_best_of_k_equals_the_average_over_all_draws():
 def test_bad_sweeps_are_one_line_errors(tmp_path, spec, message):
     result = run(GAUSSIAN, f"--workdir={tmp_path}", f"--sweep={spec}", *FAST)
     assert message in assert_one_line_error(result, "error: ")
+
+
+def test_a_summary_ranks_by_the_best_score_every_member_has(tmp_path):
+    def member(name, **scores):
+        return {"name": name, "overrides": {"lr": 0.1}, "scores": scores, "diverged": None}
+
+    classifier_scores = {"precision": 0.5, "recall": 0.25, "density": 0.75, "coverage": 0.5}
+    members = [
+        member("a", fid=3.0, inception_fid=30.0, **classifier_scores),
+        member("b", fid=1.0, **classifier_scores),  # no Inception weights when it was scored
+        member("c", fid=2.0, nn_l1_mean=0.1, **classifier_scores),
+    ]
+    summary = sweep_summary.write(str(tmp_path), "lr=0.1", members)
+    assert summary["score"] == "fid"
+    assert "classifier" in summary["score_means"]
+    assert [row["name"] for row in summary["ranking"]] == ["b", "c", "a"]
+    assert summary["ranking"][0] == {"name": "b", "fid": 1.0, **classifier_scores}
+    header = (tmp_path / "summary.csv").read_text().splitlines()[0].split(",")
+    assert header[:7] == ["name", "lr", "fid", "precision", "recall", "density", "coverage"]
+    assert sweep_summary.companions("inception_fid")[0] == "inception_precision"
+    assert sweep_summary.primary_score([{"w2": 1.0}]) == "w2"
