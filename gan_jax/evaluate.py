@@ -3,7 +3,10 @@
   python -m gan_jax.evaluate --workdir=runs/mlp_gan_mnist [--step=S] [--num_samples=10000]
 
 Restores the checkpoint, generates samples from a fixed key, computes the metrics
-that fit the data set (see `gan_jax.evaluation`), prints them and writes
+that fit the data set (see `gan_jax.evaluation`: for images FID, KID, precision, recall,
+density and coverage in a classifier of the set's own labels, and the same prefixed
+`inception_` in Inception's features with --inception_weights or weights in the user
+cache), prints them and writes
 `<workdir>/eval_<step>.json` (or `--out`); for images also `eval_<step>_nearest.png`
 beside it, generated images (odd rows) above their nearest training images (even rows).
 Samples are generated and scored in bounded batches, so any `--num_samples` fits in
@@ -35,7 +38,17 @@ _SEED = flags.DEFINE_integer("seed", 0, "Seed of the fixed sampling key.")
 _DATA_DIR = command.define_data_dir()
 _RAW_GENERATOR = command.define_raw_generator()
 _CLASSIFIER_DIR = flags.DEFINE_string(
-    "classifier_dir", None, "The MNIST classifier (default: ~/.cache/gan_jax/mnist_classifier)."
+    "classifier_dir",
+    None,
+    "A classifier of the data set's labels to score in (default: the set's own, trained "
+    "once into ~/.cache/gan_jax).",
+)
+_INCEPTION_WEIGHTS = flags.DEFINE_string(
+    "inception_weights",
+    None,
+    "pytorch-fid's Inception weights (pt_inception-2015-12-05-6726825d.pth, or its "
+    "converted .npz) for scores in Inception's features (default: $GAN_JAX_INCEPTION_WEIGHTS, "
+    "the user cache, or a download where the network allows; 'none': no Inception scores).",
 )
 _MEMORISATION_QUERIES = flags.DEFINE_integer(
     "memorisation_queries", 64, "Generated images compared to their nearest training image."
@@ -98,6 +111,7 @@ def evaluate_checkpoint() -> None:
         seed=_SEED.value,
         data_dir=_DATA_DIR.value or gan.config.data.data_dir,
         classifier_dir=_CLASSIFIER_DIR.value,
+        inception_weights=_INCEPTION_WEIGHTS.value,
         memorisation_queries=queries,
     )
     scores, pairs = evaluator.scores_and_pairs(gan, state)

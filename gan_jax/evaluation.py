@@ -2,49 +2,58 @@
 
 - 2-D Gaussian data: the Gaussian fitted to generated points, and its closed-form
   2-Wasserstein distance to the target.
-- MNIST: on the features and logits of the in-project classifier
-  (`gan_jax.metrics.mnist_classifier`): Fréchet distance to the real test set
-  ("classifier FID"), inception score, the histogram of predicted digits and how
-  many digits get at least 5% of samples; for a conditional GAN, the classifier's
-  accuracy on the labels the samples were generated for.
-- Any image set: Foster's memorisation check, the mean absolute pixel difference
-  (L1) between generated images and their nearest training images.
+- Image sets, in the features of the networks at hand (`gan_jax.metrics.feature_scores`):
+  FID, KID, precision, recall, density, coverage and the inception score
+  - in a classifier trained on the data set's own labels (MNIST's digits, the sprites'
+    species, a user's class folders; `gan_jax.metrics.domain_classifier`), trained once
+    and cached: these keep their plain names (`fid`, `precision`, ...), with the
+    histogram of predicted classes, how many classes get half a fair share, and for a
+    conditional GAN the accuracy on the labels the samples were generated for;
+  - in the FID Inception-v3 (`gan_jax.metrics.inception`) when its weights are found:
+    the same scores prefixed `inception_`, with `inception_is`, the Inception Score.
+  A set without labels and without Inception weights gets one line saying which scores it
+  lacks and how to get them.
+- Any image set: Foster's memorisation check, the mean absolute pixel difference (L1)
+  between generated images and their nearest training images.
 
 Samples come from a fixed key, so a checkpoint always gets the same score. They are
-generated and scored `GENERATION_BATCH` at a time into running sums (feature moments,
-per-split inception sums, class counts), so memory does not grow with the number of
-samples. The `python -m gan_jax.evaluate` command and the `--eval_every_epochs` training
+generated `GENERATION_BATCH` at a time and fed to every feature network in the same pass,
+into running sums and a bounded number of kept features, so memory does not grow with the
+number of samples. A real set's statistics are computed once per network and cached under
+the user cache (`real_features/`), keyed by the set, its images' digest and the network's
+weights. The `python -m gan_jax.evaluate` command and the `--eval_every_epochs` training
 hook both go through `Evaluator`.
 """
 
-from collections.abc import Iterable, Iterator
-from typing import Any
+import os
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import tqdm
 from absl import logging
 
 from gan_jax import viz
 from gan_jax.config import Config
 from gan_jax.data import gaussian, source
 from gan_jax.data.pipeline import load_training_data, scale, unscale
-from gan_jax.metrics import class_coverage, frechet, inception_score, mnist_classifier
+from gan_jax.metrics import domain_classifier, feature_scores, frechet, inception
+from gan_jax.metrics.feature_scores import FeatureNetwork, FeaturePass, FeatureSet
 from gan_jax.metrics.gaussian import wasserstein2_gaussian
-from gan_jax.metrics.mnist_classifier import (
-    NUM_CLASSES,
-    NoClassifierError,
-    classifier_outputs,
-    default_classifier_dir,
-    has_classifier,
-    load_classifier,
-)
 from gan_jax.metrics.nearest_neighbour import nearest_neighbours_l1
 from gan_jax.sampling import balanced_labels, generated_batches
 from gan_jax.state import GAN, GANState
+from gan_jax.user_cache import user_cache_dir
 
-# Splits of the inception score, as in Salimans et al.'s reference code.
-INCEPTION_SPLITS = 10
+# A set needs this many labelled training images for a classifier of its own: fewer give
+# scores that measure the classifier's noise more than the generator.
+MIN_CLASSIFIER_IMAGES = 1000
+# `inception_weights` that turns the Inception scores off.
+NO_INCEPTION = "none"
+# Inception images per call: about 1 GB of activations on the CPU.
+_INCEPTION_BATCH = 50
 
 
 def gaussian_fit(gan: GAN, state: GANState, num_samples: int, key: jax.Array) -> dict[str, Any]:
@@ -70,69 +79,78 @@ def gaussian_fit(gan: GAN, state: GANState, num_samples: int, key: jax.Array) ->
     }
 
 
-def streamed_classifier_scores(
-    classifier_params: Any,
-    batches: Iterable[tuple[np.ndarray, np.ndarray | None]],
-    num_samples: int,
-    reference_statistics: tuple[np.ndarray, np.ndarray],
-) -> dict[str, Any]:
-    """MNIST-classifier metrics of image batches in [0, 1], in memory independent of the count.
+class FeatureSpace(NamedTuple):
+    """A feature network, the prefix of its scores' names and its real set's features."""
 
-    Each batch only updates running sums: the features' `frechet.Moments`, the inception
-    score's per-split sums (its 10 splits cut the whole sequence, as `inception_score` does),
-    the predicted-class counts and the number of correctly classified requested labels.
+    prefix: str
+    network: FeatureNetwork
+    real: FeatureSet
 
-    Args:
-      classifier_params: the MNIST classifier.
-      batches: (images, requested labels or None) in sample order, `num_samples` images in all.
-      num_samples: the total number of images.
-      reference_statistics: (mean, cov) of the real data's features.
 
-    Returns:
-      fid, inception_score(_std), covered_classes, class_histogram, and label_accuracy when
-      the batches carry requested labels.
-    """
-    moments = None
-    splits = inception_score.empty_split_sums(
-        num_samples, NUM_CLASSES, min(INCEPTION_SPLITS, num_samples)
+def reference_split(name: str, data_dir: str | None) -> str:
+    """The split generated images are compared with: 'test' where the set has one (MNIST's
+    10,000, as in the classifier FID of our README), else 'train'."""
+    return "test" if "test" in source.split_names(name, data_dir) else "train"
+
+
+def real_features(
+    network: FeatureNetwork, name: str, data_dir: str | None, batch_size: int = 500
+) -> FeatureSet:
+    """The reference split's features in `network`, cached under the user cache."""
+    split = reference_split(name, data_dir)
+    images = source.load(name, split, data_dir).images
+    cache = os.path.join(user_cache_dir(), "real_features")
+    set_name = f"{source.variant_name(name, data_dir)}:{split}"
+    return feature_scores.real_features(network, images, cache, set_name, batch_size)
+
+
+def classifier_network(
+    name: str, data_dir: str | None, classifier_dir: str | None = None
+) -> FeatureNetwork | None:
+    """The classifier of the set's own labels (trained first, once, if there is none), or
+    None, with one line saying why, for a set without labels or with too few images."""
+    try:
+        labelled = domain_classifier.labelled_set(name, data_dir)
+        if classifier_dir is None and len(labelled.train.images) < MIN_CLASSIFIER_IMAGES:
+            logging.warning(
+                "%s has %d labelled training images, fewer than the %d a classifier of "
+                "its own needs: no scores in classifier features",
+                name,
+                len(labelled.train.images),
+                MIN_CLASSIFIER_IMAGES,
+            )
+            return None
+        params, info = domain_classifier.classifier_for(
+            name, data_dir, directory=classifier_dir, data=labelled
+        )
+    except domain_classifier.NoLabelsError as error:
+        logging.warning("%s", error)
+        return None
+    return FeatureNetwork(
+        f"{name} classifier",
+        f"classifier-{info['params_digest'][:16]}",
+        lambda images: domain_classifier.classifier_outputs(params, images),
     )
-    class_counts = np.zeros(NUM_CLASSES, np.int64)
-    correct, labelled, start = 0, 0, 0
-    for images, requested in batches:
-        features, logits = classifier_outputs(classifier_params, images)
-        moments = frechet.merge_moments(moments, frechet.batch_moments(features))
-        splits = inception_score.add_to_splits(splits, jax.nn.softmax(logits), start)
-        predicted = np.argmax(logits, axis=-1)
-        class_counts += np.bincount(predicted, minlength=NUM_CLASSES)
-        if requested is not None:
-            correct += int(np.sum(predicted == requested))
-            labelled += len(requested)
-        start += len(images)
-    score, score_std = inception_score.inception_score_from_sums(splits)
-    histogram = class_counts / start
-    scores = {
-        "fid": frechet.frechet_distance(
-            *frechet.moments_statistics(moments), *reference_statistics
-        ),
-        "inception_score": score,
-        "inception_score_std": score_std,
-        "covered_classes": class_coverage.covered_classes(histogram),
-        "class_histogram": histogram.round(4).tolist(),
-    }
-    if labelled:
-        scores["label_accuracy"] = correct / labelled
-    return scores
 
 
-def classifier_scores(
-    classifier_params: Any,
-    images: np.ndarray,
-    reference_statistics: tuple[np.ndarray, np.ndarray],
-    requested_labels: np.ndarray | None = None,
-) -> dict[str, Any]:
-    """MNIST-classifier metrics of images in [0, 1] against real-data feature statistics."""
-    return streamed_classifier_scores(
-        classifier_params, [(images, requested_labels)], len(images), reference_statistics
+def inception_network(weights: str | None) -> FeatureNetwork | None:
+    """The FID Inception, from `weights` (a path; None: wherever users keep them, see
+    `inception.load_inception_variables`), or None when the user turned it off or no
+    weights are found (said in one line)."""
+    if weights == NO_INCEPTION:
+        return None
+    try:
+        variables = inception.load_inception_variables(weights)
+    except inception.NoInceptionWeightsError as error:
+        if weights:
+            raise  # named by the user: not a thing to skip quietly
+        logging.warning("no scores in Inception's features: %s", error)
+        return None
+    apply = lambda images: inception.inception_outputs(variables, images)
+    return FeatureNetwork(
+        "inception",
+        f"inception-{domain_classifier.params_digest(variables)[:16]}",
+        feature_scores.in_fixed_batches(apply, _INCEPTION_BATCH),
     )
 
 
@@ -152,14 +170,19 @@ def checks_memorisation(config: Config, memorisation_queries: int) -> bool:
 
 
 class Evaluator:
-    """Scores generators of one config; real-data references are loaded once, on first use.
+    """Scores generators of one config; the feature networks are found (and a missing
+    classifier trained) on first use or by `feature_networks`, real-set statistics are
+    computed on first use, and both are kept.
 
     Args:
       config: the run's config (which data set, scaling, conditioning).
       num_samples: generated samples per score.
       seed: seed of the fixed sampling key.
       data_dir: TFDS data dir of the training data (None: TFDS's default).
-      classifier_dir: the MNIST classifier (None: its default directory).
+      classifier_dir: a classifier of the set's labels that the user named (None: the
+        set's cached one, trained first if there is none).
+      inception_weights: the FID Inception's weights file (None: wherever users keep them,
+        skipped with one line if none are found; `NO_INCEPTION`: no Inception scores).
       memorisation_queries: generated images checked against the training set.
     """
 
@@ -171,18 +194,35 @@ class Evaluator:
         seed: int = 0,
         data_dir: str | None = None,
         classifier_dir: str | None = None,
+        inception_weights: str | None = None,
         memorisation_queries: int = 64,
     ):
         self.config = config
         self.num_samples = num_samples
         self.key = jax.random.key(seed)
         self.data_dir = data_dir
-        self.classifier_dir = classifier_dir
         self.memorisation_queries = memorisation_queries
+        self.classifier_dir = classifier_dir
+        self.inception_weights = inception_weights
         self._train_images: jax.Array | None = None
-        self._reference: tuple[Any, tuple[np.ndarray, np.ndarray]] | None = None
-        if config.data.name == "mnist":
-            self._mnist_reference()  # fail now, not after training, without a classifier
+        self._networks: list[tuple[str, FeatureNetwork]] | None = None
+        self._spaces: list[FeatureSpace] | None = None
+
+    def feature_networks(self) -> list[tuple[str, FeatureNetwork]]:
+        """(score-name prefix, network) of each feature network at hand, found once: a
+        training run asks before it trains, so that a missing classifier is trained and
+        bad weights are refused then, not after it."""
+        if self._networks is None:
+            self._networks = []
+            if self.config.data.name != "gaussian_2d":
+                name = self.config.data.name
+                classifier = classifier_network(name, self.data_dir, self.classifier_dir)
+                if classifier is not None:
+                    self._networks.append(("", classifier))
+                found = inception_network(self.inception_weights)
+                if found is not None:
+                    self._networks.append(("inception_", found))
+        return self._networks
 
     def _training_images(self) -> jax.Array:
         """The uint8 training images, on the device (read once)."""
@@ -191,41 +231,49 @@ class Evaluator:
             self._train_images = jax.device_put(data.examples)
         return self._train_images
 
-    def _mnist_reference(self) -> tuple[Any, tuple[np.ndarray, np.ndarray]]:
-        """The classifier and the feature statistics of MNIST's test split (computed once)."""
-        if self._reference is None:
-            test = source.load("mnist", "test", self.data_dir)
-            params = self._classifier(test)
-            features, _ = classifier_outputs(params, test.images)
-            self._reference = params, frechet.feature_statistics(features)
-        return self._reference
+    def feature_spaces(self) -> list[FeatureSpace]:
+        """Each feature network with its real set's features (computed once)."""
+        if self._spaces is None:
+            name = self.config.data.name
+            self._spaces = [
+                FeatureSpace(prefix, network, real_features(network, name, self.data_dir))
+                for prefix, network in self.feature_networks()
+            ]
+        return self._spaces
 
-    def _classifier(self, test: source.ArrayData) -> Any:
-        """The MNIST classifier's parameters; trained first (once) if the default place
-        holds none. A directory the user named must hold one: no 7-minute surprise there."""
-        try:
-            return load_classifier(self.classifier_dir)[0]
-        except NoClassifierError:
-            if self.classifier_dir is not None or has_classifier(default_classifier_dir()):
-                raise  # named by the user, or one of another architecture: say so
-        directory = default_classifier_dir()
-        settings = mnist_classifier.DEFAULT_TRAINING
-        logging.warning(
-            "no MNIST classifier yet: training one for the scores (%d epochs, about 4-7 "
-            "minutes on 2 CPU cores, once); it is kept in %s",
-            settings.num_epochs,
-            directory,
+    def feature_scores(self, gan: GAN, state: GANState) -> dict[str, Any]:
+        """Every feature network's scores of `num_samples` generated images, from one pass
+        of generation (see the module docstring for the names)."""
+        spaces = self.feature_spaces()
+        if not spaces:
+            return {}
+        passes = [FeaturePass(self.num_samples) for _ in spaces]
+        correct = labelled = 0
+        names = " and ".join(space.network.name for space in spaces)
+        progress = tqdm.tqdm(
+            total=self.num_samples, unit="sample", desc=f"scoring in {names}", disable=None
         )
-        train = source.load("mnist", "train", self.data_dir)
-        params, info = mnist_classifier.train_and_save(
-            directory, (train.images, train.labels), (test.images, test.labels), settings
-        )
-        logging.warning(
-            "MNIST classifier trained: test accuracy %.4f; kept in %s",
-            info["test_accuracy"],
-            directory,
-        )
-        return params
+        for images, requested in self.image_batches(gan, state, self.num_samples):
+            for space, accumulated in zip(spaces, passes, strict=True):
+                predicted = accumulated.add(*space.network.outputs(images))
+                if space.prefix == "" and requested is not None:
+                    correct += int(np.sum(predicted == requested))
+                    labelled += len(requested)
+            progress.update(len(images))
+        progress.close()
+        scores: dict[str, Any] = {}
+        for space, accumulated in zip(spaces, passes, strict=True):
+            compared = feature_scores.compare(space.real, accumulated.features())
+            classes = accumulated.class_scores()
+            if space.prefix:  # ImageNet's 1008 classes: only the Inception Score means much
+                classes = {
+                    "is": classes["inception_score"],
+                    "is_std": classes["inception_score_std"],
+                }
+            scores.update({space.prefix + k: v for k, v in {**compared, **classes}.items()})
+        if labelled:
+            scores["label_accuracy"] = correct / labelled
+        return scores
 
     def image_batches(
         self, gan: GAN, state: GANState, num_samples: int
@@ -289,11 +337,7 @@ class Evaluator:
         pairs (None without that check), so that a caller can report the scores first."""
         if self.config.data.name == "gaussian_2d":
             return gaussian_fit(gan, state, self.num_samples, self.key), None
-        scores: dict[str, Any] = {}
-        if self.config.data.name == "mnist":
-            params, reference = self._mnist_reference()
-            batches = self.image_batches(gan, state, self.num_samples)
-            scores.update(streamed_classifier_scores(params, batches, self.num_samples, reference))
+        scores = self.feature_scores(gan, state)
         pairs = None
         if self.checks_memorisation:
             memorisation, pairs = self.memorisation_and_pairs(gan, state)
@@ -328,22 +372,22 @@ def real_mnist_floor(
 ) -> dict[str, Any]:
     """The scores of real MNIST: the best a generator can hope for.
 
-    FID between the train (60k) and test (10k) features, and the test images' inception
-    score, coverage and L1 distance to their nearest training images (`memorisation_queries`
-    test images drawn with `seed`).
+    The test images (10k) scored as a generator's samples are, against the training
+    images (60k) in the classifier's features: `fid_train_vs_test`, KID, precision,
+    recall, density, coverage, the inception score and class coverage, the classifier's
+    test accuracy, and the L1 distance of `memorisation_queries` test images (drawn with
+    `seed`) to their nearest training images.
     """
-    params, _ = load_classifier(classifier_dir)
+    network = classifier_network("mnist", data_dir, classifier_dir)
     train = source.load("mnist", "train", data_dir)
     test = source.load("mnist", "test", data_dir)
-    train_features, _ = classifier_outputs(params, train.images)
-    scores = classifier_scores(
-        params,
-        np.asarray(scale(test.images, "zero_one")),
-        frechet.feature_statistics(train_features),
-        test.labels,
-    )
+    reference = feature_scores.feature_pass(network, [scale(train.images, "zero_one")], 60_000)
+    tested = FeaturePass(len(test.images))
+    predicted = tested.add(*network.outputs(np.asarray(scale(test.images, "zero_one"))))
+    scores = {**feature_scores.compare(reference.features(), tested.features())}
     scores["fid_train_vs_test"] = scores.pop("fid")
-    scores["label_accuracy_test"] = scores.pop("label_accuracy")
+    scores.update(tested.class_scores())
+    scores["label_accuracy_test"] = float(np.mean(predicted == test.labels))
     if memorisation_queries:
         rows = jax.random.choice(
             jax.random.key(seed), len(test.images), (memorisation_queries,), replace=False

@@ -62,10 +62,19 @@ class RunOptions:
         0, "Score samples every this many epochs (0: never) into metrics.jsonl.", NON_NEGATIVE
     )
     eval_num_samples: int = setting(
-        10_000, "Generated samples per score (classifier FID, IS, coverage).", POSITIVE
+        10_000, "Generated samples per score (FID, KID, precision/recall, IS).", POSITIVE
     )
     classifier_dir: str | None = setting(
-        None, "The MNIST classifier (default: ~/.cache/gan_jax/mnist_classifier)."
+        None,
+        "A classifier of the data set's labels to score in (default: the set's own, "
+        "trained once into ~/.cache/gan_jax).",
+    )
+    inception_weights: str | None = setting(
+        None,
+        "pytorch-fid's Inception weights (pt_inception-2015-12-05-6726825d.pth, or its "
+        "converted .npz) for scores in Inception's features (default: "
+        "$GAN_JAX_INCEPTION_WEIGHTS, the user cache, or a download where the network allows; "
+        "'none': no Inception scores).",
     )
     memorisation_queries: int = setting(
         64, "Generated images compared to their nearest training image.", NON_NEGATIVE
@@ -129,8 +138,10 @@ def _epoch_hooks(experiment: types.ModuleType, config: Config, options: RunOptio
         num_samples=options.eval_num_samples,
         data_dir=config.data.data_dir,
         classifier_dir=options.classifier_dir,
+        inception_weights=options.inception_weights,
         memorisation_queries=options.memorisation_queries,
     )
+    evaluator.feature_networks()  # before training: a classifier missing, weights refused
     return [*hooks, evaluator.epoch_hook(every)]
 
 
@@ -235,14 +246,17 @@ def _run_sweep(experiment: types.ModuleType, settings: RunSettings, options: Run
     with open(os.path.join(root, "sweep.json"), "w") as f:
         listing = [{"name": m.name, "overrides": m.overrides} for m in members]
         json.dump({"spec": options.sweep, "groups": groups, "members": listing}, f, indent=2)
-    # Built before training: a missing MNIST classifier is reported now, not at the end.
+    # Asked before training: a classifier is trained (or bad weights refused) now, not at
+    # the end.
     evaluator = Evaluator(
         configs[0],
         num_samples=options.eval_num_samples,
         classifier_dir=options.classifier_dir,
+        inception_weights=options.inception_weights,
         data_dir=configs[0].data.data_dir,
         memorisation_queries=0,
     )
+    evaluator.feature_networks()
     report = getattr(experiment, "report", None)
     results = []
     # One drawing process for the whole sweep: the members' final pictures are drawn

@@ -7,7 +7,7 @@ from testing_configs import gaussian_config
 
 from gan_jax import evaluation, sampling, workdir
 from gan_jax.errors import UserError
-from gan_jax.metrics import class_coverage, frechet, inception_score, mnist_classifier
+from gan_jax.metrics import frechet, inception_score
 from gan_jax.metrics.gaussian import fit_gaussian
 from gan_jax.state import build_gan, create_state, sample_latents
 
@@ -58,37 +58,6 @@ def test_inception_sums_refuse_missing_rows():
     sums = inception_score.add_to_splits(sums, np.full((15, 3), 1 / 3), 0)
     with pytest.raises(ValueError, match="rows per split"):
         inception_score.inception_score_from_sums(sums)
-
-
-def test_streamed_classifier_scores_equal_one_array_formulas():
-    # Random weights (any network will do), drawn in NumPy: Flax's init takes seconds here.
-    rng = np.random.default_rng(2)
-    shapes = jax.eval_shape(mnist_classifier.init_params, jax.random.key(0))
-    params = jax.tree.map(lambda s: rng.normal(0, 0.05, s.shape).astype(np.float32), shapes)
-    images = rng.uniform(size=(1000, 28, 28, 1)).astype(np.float32) ** 3
-    requested = (np.arange(len(images)) % 10).astype(np.int32)
-    real, _ = mnist_classifier.classifier_outputs(params, rng.uniform(size=(333, 28, 28, 1)))
-    reference = frechet.feature_statistics(real)
-    bounds = _batches(len(images), [333, 334, 333])  # few shapes: few compilations
-    streamed = evaluation.streamed_classifier_scores(
-        params,
-        ((images[a:b], requested[a:b]) for a, b in bounds),
-        len(images),
-        reference,
-    )
-
-    # The formulas on all features at once, as scoring worked before it was streamed.
-    features, logits = mnist_classifier.classifier_outputs(params, images)
-    predicted = np.argmax(logits, axis=-1)
-    score, score_std = inception_score.inception_score(jax.nn.softmax(logits), num_splits=10)
-    histogram = class_coverage.class_histogram(predicted, 10)
-    fid = frechet.frechet_distance(*frechet.feature_statistics(features), *reference)
-    assert streamed["fid"] == pytest.approx(fid, rel=1e-6)
-    assert streamed["inception_score"] == pytest.approx(score, rel=1e-5)
-    assert streamed["inception_score_std"] == pytest.approx(score_std, rel=1e-3, abs=1e-6)
-    assert streamed["class_histogram"] == histogram.round(4).tolist()
-    assert streamed["covered_classes"] == class_coverage.covered_classes(histogram)
-    assert streamed["label_accuracy"] == class_coverage.label_accuracy(predicted, requested)
 
 
 def test_latents_are_one_draw_up_to_a_chunk():

@@ -15,7 +15,7 @@ from testing_configs import gaussian_config
 
 from experiments import mlp_gan_mnist
 from gan_jax.evaluation import Evaluator
-from gan_jax.metrics import mnist_classifier
+from gan_jax.metrics import domain_classifier, mnist_classifier
 from gan_jax.metrics.gaussian import wasserstein2_gaussian
 from gan_jax.train import train_and_evaluate
 
@@ -110,6 +110,13 @@ def test_mnist_checkpoint_scores(mnist_workdirs, mnist_classifier_dir, mnist_dat
     assert 0 <= scores["covered_classes"] <= 10
     assert 0.0 < scores["nn_l1_min"] <= scores["nn_l1_mean"] < 1.0
     assert "label_accuracy" not in scores
+    # The same features' KID, precision, recall, density and coverage, all in range: a
+    # G twenty steps in is far from every digit (small precision and coverage).
+    assert scores["kid"] > 0 and scores["kid_std"] >= 0
+    for name in ("precision", "recall", "coverage"):
+        assert 0.0 <= scores[name] <= 1.0, name
+    assert scores["precision"] < 0.5 and scores["coverage"] < 0.5
+    assert scores["density"] >= 0.0
     grid = Image.open(os.path.join(workdir, "eval_20_nearest.png"))
     assert grid.size[0] > grid.size[1] > 0  # 64 pairs: 16 columns, 8 rows
 
@@ -235,12 +242,12 @@ def test_scoring_mnist_without_a_classifier_trains_one_first(
     # for the 8-epoch default (the same code path, fewer epochs and examples).
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(
-        mnist_classifier,
+        domain_classifier,
         "DEFAULT_TRAINING",
         mnist_classifier.TrainingSettings(num_epochs=1, num_examples=4000),
     )
     config = mlp_gan_mnist.config(data_dir=mnist_data_dir)
-    Evaluator(config, data_dir=mnist_data_dir)
+    Evaluator(config, data_dir=mnist_data_dir, inception_weights="none").feature_networks()
     directory = mnist_classifier.default_classifier_dir()
     assert directory.startswith(str(tmp_path))
     _, info = mnist_classifier.load_classifier(directory)
@@ -248,5 +255,63 @@ def test_scoring_mnist_without_a_classifier_trains_one_first(
     assert "training one for the scores" in caplog.text
     # Found, not trained again.
     caplog.clear()
-    Evaluator(config, data_dir=mnist_data_dir)
+    Evaluator(config, data_dir=mnist_data_dir, inception_weights="none").feature_networks()
     assert "training one" not in caplog.text
+
+
+def test_a_weights_file_adds_the_scores_in_inceptions_features(tmp_path):
+    # Inception with seeded random weights, as a user's converted .npz would be given.
+    from generated_images import prepare_sprites
+
+    from gan_jax.metrics import inception
+
+    weights = tmp_path / "inception.npz"
+    np.savez(weights, **inception.random_state_dict(0))
+    data_dir = str(tmp_path / "tfds")
+    prepare_sprites(tmp_path, data_dir, count=32)
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    workdir = str(tmp_path / "run")
+    trained = subprocess.run(
+        [
+            sys.executable,
+            "experiments/dcgan_pokemon.py",
+            f"--workdir={workdir}",
+            f"--data_dir={data_dir}",
+            "--batch_size=8",
+            "--n_G=8",
+            "--n_D=8",
+            "--num_epochs=1",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    args = [f"--workdir={workdir}", "--num_samples=40", "--memorisation_queries=4"]
+    result = subprocess.run(
+        [sys.executable, "-m", "gan_jax.evaluate", *args, f"--inception_weights={weights}"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    scores = read_json(os.path.join(workdir, "eval_4.json"))
+    for name in ("fid", "kid", "precision", "recall", "density", "coverage", "is"):
+        assert np.isfinite(scores[f"inception_{name}"]), name
+    assert 1.0 <= scores["inception_is"] <= 1008
+    # 32 labelled sprites are too few for a classifier of their own: said in one line.
+    assert "fid" not in scores and "fewer than the 1000 a classifier" in result.stderr
+    # A file that is not there is the user's mistake, not a score to skip.
+    missing = subprocess.run(
+        [sys.executable, "-m", "gan_jax.evaluate", *args, f"--inception_weights={weights}x"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert_one_line_error(missing, "error: no Inception weights file")

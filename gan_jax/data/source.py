@@ -198,6 +198,25 @@ def prepared_variant_dir(name: str, data_dir: str | None = None) -> str | None:
     return _tfds_dir(root, name)
 
 
+def _prepared(name: str, data_dir: str | None) -> str:
+    """`prepared_variant_dir`, or the one-line error naming the command that prepares it."""
+    variant_dir = prepared_variant_dir(name, data_dir)
+    if variant_dir is None:
+        raise _not_prepared(name, _data_root(data_dir))
+    return variant_dir
+
+
+def variant_name(name: str, data_dir: str | None = None) -> str:
+    """What `load(name)` reads, relative to the data dir: e.g. 'pokemon/sprites/1.1.0'."""
+    return os.path.relpath(_prepared(name, data_dir), _data_root(data_dir))
+
+
+def split_names(name: str, data_dir: str | None = None) -> list[str]:
+    """The splits of what `load(name)` reads, e.g. ['test', 'train'] for MNIST."""
+    with open(os.path.join(_prepared(name, data_dir), "dataset_info.json")) as f:
+        return [s["name"] for s in json.load(f).get("splits", [])]
+
+
 def _fingerprint(variant_dir: str) -> str:
     # dataset_info.json lists every split's shard lengths and byte sizes, so re-preparing
     # different data changes it and invalidates the cache.
@@ -362,9 +381,7 @@ def load(
       ValueError: for an unknown config or split, or a dataset whose images are not
         fixed-size uint8 'image' features.
     """
-    variant_dir = prepared_variant_dir(name, data_dir)
-    if variant_dir is None:
-        raise _not_prepared(name, _data_root(data_dir))
+    variant_dir = _prepared(name, data_dir)
     with open(os.path.join(variant_dir, "dataset_info.json")) as f:
         info = json.load(f)
     # TFDS itself writes tfrecord by default (e.g. `tfds.load` where TensorFlow is installed),
