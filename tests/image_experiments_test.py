@@ -18,6 +18,7 @@ from states import assert_states_equal
 from gan_jax.checkpoint import restore_gan
 from gan_jax.data import image_folder, quickdraw
 from gan_jax.data.image_files import FitOptions
+from gan_jax.metrics import inception
 from gan_jax.train import train_and_evaluate
 
 # experiment: (settings of a few-step run, generated image shape)
@@ -128,6 +129,44 @@ def test_few_steps_write_outputs_and_resume_exactly(name, data_dir, tmp_path):
         image = np.asarray(Image.open(out))
         assert image.ndim == 3 and image.shape[-1] == 3
         assert image.shape[0] >= 8 * 64 and image.shape[1] >= 8 * 64
+        _assert_scored_in_inceptions_features(resumed, tmp_path)
+
+
+def _assert_scored_in_inceptions_features(workdir: str, tmp_path) -> None:
+    """`evaluate` with an Inception weights file (seeded random weights, as a user's
+    converted .npz would be given) adds every score in Inception's features."""
+    weights = str(tmp_path / "inception.npz")
+    np.savez(weights, **inception.random_state_dict(0))
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+    def evaluate(weights_path: str) -> subprocess.CompletedProcess:
+        args = [f"--workdir={workdir}", "--num_samples=40", "--memorisation_queries=4"]
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "gan_jax.evaluate",
+                *args,
+                f"--inception_weights={weights_path}",
+            ],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    result = evaluate(weights)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(os.path.join(workdir, "eval_8.json")) as f:
+        scores = json.load(f)
+    for name in ("fid", "kid", "precision", "recall", "density", "coverage", "is"):
+        assert np.isfinite(scores[f"inception_{name}"]), name
+    assert 1.0 <= scores["inception_is"] <= 1008
+    # 32 labelled sprites are too few for a classifier of their own: said in one line.
+    assert "fid" not in scores and "fewer than the 1000 a classifier" in result.stderr
+    # A weights file named but not there is the user's mistake, not a score to skip.
+    assert_one_line_error(evaluate(weights + "x"), "error: no Inception weights file")
 
 
 def test_missing_data_names_the_prepare_command(tmp_path):
