@@ -36,6 +36,7 @@ import tqdm
 from absl import logging
 
 from gan_jax import viz
+from gan_jax.checkpoint import state_digest
 from gan_jax.config import Config
 from gan_jax.data import gaussian, source
 from gan_jax.data.pipeline import load_training_data, scale, unscale
@@ -120,7 +121,7 @@ def classifier_network(
                 MIN_CLASSIFIER_IMAGES,
             )
             return None
-        params, info = domain_classifier.classifier_for(
+        params, _ = domain_classifier.classifier_for(
             name, data_dir, directory=classifier_dir, data=labelled
         )
     except domain_classifier.NoLabelsError as error:
@@ -128,7 +129,7 @@ def classifier_network(
         return None
     return FeatureNetwork(
         f"{name} classifier",
-        f"classifier-{info['params_digest'][:16]}",
+        f"classifier-{state_digest(params)}",
         lambda images: domain_classifier.classifier_outputs(params, images),
     )
 
@@ -149,7 +150,7 @@ def inception_network(weights: str | None) -> FeatureNetwork | None:
     apply = lambda images: inception.inception_outputs(variables, images)
     return FeatureNetwork(
         "inception",
-        f"inception-{domain_classifier.params_digest(variables)[:16]}",
+        f"inception-{state_digest(variables)}",
         feature_scores.in_fixed_batches(apply, _INCEPTION_BATCH),
     )
 

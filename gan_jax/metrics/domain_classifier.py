@@ -48,7 +48,7 @@ import optax
 import tqdm
 from absl import logging
 
-from gan_jax.checkpoint import restore_pytree, save_pytree
+from gan_jax.checkpoint import restore_pytree, save_pytree, state_digest
 from gan_jax.data import source
 from gan_jax.data.pipeline import scale
 from gan_jax.errors import UserError
@@ -689,17 +689,6 @@ def accuracy(params: Any, images: npt.ArrayLike, labels: npt.ArrayLike) -> float
 # Saving and loading
 
 
-def params_digest(params: Any) -> str:
-    """SHA-256 of the parameters' names, shapes and values: names the trained weights
-    (e.g. in the tag of cached real-set statistics)."""
-    digest = hashlib.sha256()
-    for path, leaf in jax.tree_util.tree_leaves_with_path(jax.device_get(params)):
-        leaf = np.ascontiguousarray(leaf)
-        digest.update(f"{jax.tree_util.keystr(path)}{leaf.dtype}{leaf.shape}".encode())
-        digest.update(leaf)
-    return digest.hexdigest()
-
-
 def save_classifier(
     directory: str, architecture: Architecture, params: Any, info: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -734,7 +723,7 @@ def save_classifier(
         "image_shape": list(architecture.image_shape),
         "num_classes": architecture.num_classes,
         "feature_dim": architecture.feature_dim,
-        "params_digest": params_digest(params),
+        "params_digest": state_digest(params),
     }
     tmp = f"{info_path}.{os.getpid()}.tmp"
     with open(tmp, "w") as f:
