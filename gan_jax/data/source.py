@@ -29,6 +29,7 @@ import numpy as np
 from absl import logging
 
 from gan_jax.errors import UserError
+from gan_jax.npz_files import save_npz
 
 # Each dataset's TFDS variant directories (relative to the data dir), in order of preference.
 # They must match the builders' names, configs and versions (checked by the tests).
@@ -274,16 +275,7 @@ def _write_cache(path: str, data: ArrayData, fingerprint: str) -> None:
     arrays = {"images": data.images, "fingerprint": np.array(fingerprint)}
     if data.labels is not None:
         arrays["labels"] = data.labels
-    # Write then rename, so a reader (or a crash) never sees half a file.
-    # (A per-process name: two processes filling one cache each write their own file.)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    save_npz(path, **arrays)
 
 
 def _read_records(variant_dir: str, split: str) -> ArrayData:

@@ -32,6 +32,7 @@ import tqdm
 from absl import logging
 
 from gan_jax.metrics import class_coverage, frechet, inception_score, kid, prdc
+from gan_jax.npz_files import save_npz
 
 # Rows of each set kept for KID and the k-NN scores.
 KEEP_FEATURES = 10_000
@@ -268,15 +269,13 @@ def real_features(
     batches = _unit_batches(images, batch_size, f"{network.name} features of {set_name}")
     features = feature_pass(network, batches, count, keep, keep_rows).features()
     os.makedirs(cache_dir, exist_ok=True)
-    partial = f"{path}.{os.getpid()}.partial.npz"
-    np.savez(
-        partial,
-        digest=digest,
-        keep=keep,
-        count=features.count,
+    save_npz(
+        path,
+        digest=np.asarray(digest),
+        keep=np.asarray(keep),
+        count=np.asarray(features.count),
         mean=features.mean,
         cov=features.cov,
         kept=features.kept,
     )
-    os.replace(partial, path)  # whole or not at all, even with two evaluations at once
     return features

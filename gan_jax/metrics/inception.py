@@ -54,6 +54,7 @@ from flax import traverse_util
 from gan_jax.data import fetch
 from gan_jax.errors import UserError, first_line
 from gan_jax.metrics import torch_file
+from gan_jax.npz_files import save_npz
 from gan_jax.user_cache import user_cache_dir
 
 INCEPTION_FEATURE_DIM = 2048
@@ -510,18 +511,9 @@ def _check_known_file(path: str, sha256: str) -> None:
 
 
 def _save_converted(path: str, variables: Any) -> None:
-    """Writes variables as `.npz` (keys `params/Mixed_5b/.../kernel`), atomically: a reader
-    (or a crash) never sees half a file; concurrent writers each write their own temp file."""
+    """Writes variables as `.npz` (keys `params/Mixed_5b/.../kernel`), whole or not at all."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    flat = traverse_util.flatten_dict(jax.device_get(variables), sep="/")
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **flat)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    save_npz(path, **traverse_util.flatten_dict(jax.device_get(variables), sep="/"))
 
 
 def _load_npz(path: str) -> dict[str, Any]:
