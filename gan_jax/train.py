@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import functools
 import json
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -25,7 +24,7 @@ from absl import logging
 
 from gan_jax import distributed, errors, interrupts, parallel, resume, sweep_spec, viz
 from gan_jax import workdir as workdir_lib
-from gan_jax.checkpoint import Checkpoints, Restored, checkpoint_dir
+from gan_jax.checkpoint import Checkpoints, Restored
 from gan_jax.config import Config, to_dict
 from gan_jax.data.pipeline import TrainingData, load_training_data, unscale
 from gan_jax.errors import UserError
@@ -387,11 +386,7 @@ def _raise_if_stop_requested(when: str) -> None:
 
 
 def _disk_full(workdir: str, error: BaseException) -> errors.DiskFullError:
-    steps = (
-        sorted(int(n) for n in os.listdir(checkpoint_dir(workdir)) if n.isdigit())
-        if os.path.isdir(checkpoint_dir(workdir))
-        else []
-    )
+    steps = workdir_lib.checkpoint_steps(workdir)
     kept = f"the newest complete checkpoint is step {steps[-1]}" if steps else "no checkpoint yet"
     return errors.DiskFullError(
         f"out of disk space writing to {workdir} ({str(error).splitlines()[0][:120]}); "
@@ -514,12 +509,12 @@ class _Training:
         try:
             for config, workdir in zip(self.configs, self.workdirs, strict=True):
                 checkpoints = Checkpoints(
-                    checkpoint_dir(workdir), max_to_keep=config.keep_checkpoints
+                    workdir_lib.checkpoints_dir(workdir), max_to_keep=config.keep_checkpoints
                 )
                 runs.append(_Run(config, workdir, checkpoints))
             restored = self._start_states(runs)
             for m, run in enumerate(runs):  # a member that diverged earlier stays as it was
-                records = read_metrics(os.path.join(run.workdir, "metrics.jsonl"))
+                records = read_metrics(workdir_lib.metrics_file(run.workdir))
                 if self.vmapped and records and "diverged" in records[-1]:
                     run.diverged = records[-1]["diverged"]
                     run.last_finite = restored[m][0]
@@ -535,7 +530,7 @@ class _Training:
                 )
             for run in runs if distributed.is_main() else ():
                 # Written only once the checkpoint's settings are known to fit.
-                with open(os.path.join(run.workdir, "config.json"), "w") as f:
+                with open(workdir_lib.config_file(run.workdir), "w") as f:
                     json.dump(to_dict(run.config), f, indent=2)
             states = [state for state, _ in restored]
             state = stack_states(states) if self.vmapped else states[0]
@@ -812,7 +807,7 @@ class _Training:
         draw = self.drawing.draw if self.drawing else _draw_here
         draw(
             write_samples,
-            os.path.join(workdir, "samples", f"epoch_{epoch:04d}.png"),
+            workdir_lib.sample_grid(workdir, epoch),
             samples,
             config,
             grid_cols,
@@ -822,7 +817,7 @@ class _Training:
             writer.write_images(
                 "samples", step, np.clip(unscale(samples, config.data.scaling), 0, 1)
             )
-        draw(viz.save_loss_plot, os.path.join(workdir, "losses.png"), list(writer.records))
+        draw(viz.save_loss_plot, workdir_lib.loss_plot(workdir), list(writer.records))
 
 
 def _draw_here(function: Callable[..., None], *args: Any) -> None:

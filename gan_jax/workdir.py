@@ -1,4 +1,21 @@
-"""A run's directory: created with a clear error, and held by one writer at a time.
+"""A run's folder and a sweep's: every name in them, created with a clear error, and
+held by one writer at a time.
+
+Nothing else in gan_jax spells a file name of a run: it asks this module for the path.
+A run's folder holds
+
+    metrics.jsonl         one record per epoch (and `diverged`, `eval/...` records)
+    tensorboard/          the same scalars and the sample grids, for TensorBoard
+    config.json           the settings of the newest training call
+    config_changes.jsonl  settings changed on resume, one line per resume
+    checkpoints/<step>/   Orbax checkpoints (checkpoints_damaged/: those that failed
+                          verification, moved aside)
+    samples/epoch_NNNN.png, losses.png   the pictures
+    eval_<step>.json      what `gan_jax.evaluate` measured
+    replaced_<time>/      a run moved aside by --start_over
+    .lock                 held by the process training in it
+
+and a sweep's folder holds sweep.json, one run folder per member and the summary files.
 
 The lock is an advisory `flock` on `<workdir>/.lock`. The kernel drops it when its
 holder exits in any way (SIGKILL and crashes included), so a stale lock from a dead
@@ -9,6 +26,7 @@ writers on the same host.
 
 import datetime
 import fcntl
+import glob
 import json
 import os
 import socket
@@ -16,6 +34,90 @@ import socket
 from gan_jax.errors import UserError
 
 LOCK_NAME = ".lock"
+REPLACED_PREFIX = "replaced_"
+
+
+def metrics_file(workdir: str) -> str:
+    return os.path.join(workdir, "metrics.jsonl")
+
+
+def tensorboard_dir(workdir: str) -> str:
+    return os.path.join(workdir, "tensorboard")
+
+
+def config_file(workdir: str) -> str:
+    return os.path.join(workdir, "config.json")
+
+
+def config_changes_file(workdir: str) -> str:
+    return os.path.join(workdir, "config_changes.jsonl")
+
+
+def checkpoints_dir(workdir: str) -> str:
+    """Where a run's checkpoints live, one folder per step."""
+    return os.path.join(os.path.abspath(workdir), "checkpoints")
+
+
+def damaged_checkpoints_dir(workdir: str) -> str:
+    """Where a writer moves the checkpoint steps that failed verification."""
+    return os.path.join(os.path.abspath(workdir), "checkpoints_damaged")
+
+
+def checkpoint_steps(workdir: str) -> list[int]:
+    """The finished checkpoint steps on disk, oldest first (Orbax writes a step under a
+    temporary name and renames it when complete)."""
+    directory = checkpoints_dir(workdir)
+    if not os.path.isdir(directory):
+        return []
+    return sorted(int(name) for name in os.listdir(directory) if name.isdigit())
+
+
+def sample_grid(workdir: str, epoch: int) -> str:
+    return os.path.join(workdir, "samples", f"epoch_{epoch:04d}.png")
+
+
+def sample_grids(workdir: str) -> list[str]:
+    """The sample grids written so far, oldest first."""
+    return sorted(glob.glob(os.path.join(workdir, "samples", "epoch_*.png")))
+
+
+def loss_plot(workdir: str) -> str:
+    return os.path.join(workdir, "losses.png")
+
+
+def eval_file(workdir: str, step: int) -> str:
+    return os.path.join(workdir, f"eval_{step}.json")
+
+
+def memorisation_plot(workdir: str) -> str:
+    return os.path.join(workdir, "memorisation.png")
+
+
+def replaced_dir(workdir: str, stamp: str) -> str:
+    return os.path.join(workdir, f"{REPLACED_PREFIX}{stamp}")
+
+
+def sweep_file(root: str) -> str:
+    """The sweep's members and their settings."""
+    return os.path.join(root, "sweep.json")
+
+
+def member_dir(root: str, name: str) -> str:
+    return os.path.join(root, name)
+
+
+def summary_file(root: str, suffix: str = ".json") -> str:
+    """summary.json, or with `suffix=".csv"` the same as a table."""
+    return os.path.join(root, f"summary{suffix}")
+
+
+def summary_plot(root: str, *settings: str) -> str:
+    """The score against one swept setting, or a map over two."""
+    return os.path.join(root, "summary_" + "_".join(settings) + ".png")
+
+
+def best_of_k_plot(root: str) -> str:
+    return os.path.join(root, "best_of_k.png")
 
 
 def prepare(workdir: str) -> str:
