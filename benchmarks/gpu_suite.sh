@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 python3 -c "import jax, torch; print('jax', jax.__version__, jax.devices(), 'torch', torch.__version__)"
 python3 benchmarks/train_throughput.py --setup=all
-# Sweeps (issue 13): 64 deep MLP GAN members in one program against one run.
+# Sweeps: 64 deep MLP GAN members in one program against one run.
 python3 benchmarks/train_throughput.py --setup=mlp_deep --members=64
 python3 benchmarks/train_throughput.py --setup=gaussian --members=64
 python3 .peer/torch_d2l_dcgan.py --variant eager

@@ -26,6 +26,7 @@ import time
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, _REPO)
 
+from gan_jax import workdir as workdir_lib  # noqa: E402
 from gan_jax.checkpoint import restore_gan, state_digest  # noqa: E402
 from gan_jax.metric_writer import read_metrics  # noqa: E402
 
@@ -60,25 +61,21 @@ def _command(experiment: str, workdir: str, flags: list[str]) -> list[str]:
 
 
 def _records(workdir: str) -> list[dict]:
-    records = read_metrics(os.path.join(workdir, "metrics.jsonl"))
+    records = read_metrics(workdir_lib.metrics_file(workdir))
     return [{k: v for k, v in r.items() if k != "examples_per_sec"} for r in records]
 
 
 def _grids(workdir: str) -> dict[str, bytes]:
-    folder = os.path.join(workdir, "samples")
-    return {n: open(os.path.join(folder, n), "rb").read() for n in sorted(os.listdir(folder))}
+    return {os.path.basename(p): open(p, "rb").read() for p in workdir_lib.sample_grids(workdir)}
 
 
 def _steps_on_disk(workdir: str) -> list[int]:
-    folder = os.path.join(workdir, "checkpoints")
-    if not os.path.isdir(folder):
-        return []
-    return sorted(int(n) for n in os.listdir(folder) if n.isdigit())
+    return workdir_lib.checkpoint_steps(workdir)
 
 
 def _newest_step(workdir: str) -> int:
     """The newest step being saved or saved (temporary folders count): -1 if none."""
-    folder = os.path.join(workdir, "checkpoints")
+    folder = workdir_lib.checkpoints_dir(workdir)
     if not os.path.isdir(folder):
         return -1
     steps = [int(n.split(".")[0]) for n in os.listdir(folder) if n.split(".")[0].isdigit()]
@@ -86,7 +83,7 @@ def _newest_step(workdir: str) -> int:
 
 
 def _saving(workdir: str) -> bool:
-    folder = os.path.join(workdir, "checkpoints")
+    folder = workdir_lib.checkpoints_dir(workdir)
     return os.path.isdir(folder) and any("tmp" in n for n in os.listdir(folder))
 
 
@@ -103,7 +100,7 @@ def main(argv: list[str]) -> int:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    checkpoints = os.path.join(unbroken, "checkpoints")
+    checkpoints = workdir_lib.checkpoints_dir(unbroken)
     while process.poll() is None and not (os.path.isdir(checkpoints) and os.listdir(checkpoints)):
         time.sleep(0.05)
     start_up_seconds = time.perf_counter() - started  # to the first checkpoint

@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 
+from gan_jax.workdir import sweep_file
+
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -62,7 +64,7 @@ def main() -> None:
             ones.append(_timed([sys.executable, script, f"--workdir={tmp}/one", *rest]))
             sweep_command = [sys.executable, script, f"--workdir={tmp}/sweep", f"--sweep={sweep}"]
             manys.append(_timed([*sweep_command, *rest]))
-            with open(os.path.join(tmp, "sweep", "sweep.json")) as f:
+            with open(sweep_file(os.path.join(tmp, "sweep"))) as f:
                 count = len(json.load(f)["members"])
     one, many = statistics.median(ones), statistics.median(manys)
     print(

@@ -77,8 +77,8 @@ def measure(setup: str, steps: int, repeats: int, extra_flags: list[str], member
     from gan_jax import command, parallel
     from gan_jax.data.pipeline import TrainingData
     from gan_jax.loop import default_loop, make_run_steps
+    from gan_jax.schedule import make_schedule
     from gan_jax.state import build_gan, create_state, example_shape, stack_states
-    from gan_jax.train import make_schedule
 
     experiment, experiment_flags, _ = SETUPS[setup]
     sys.path.insert(0, _REPO)  # the experiments package

@@ -1,6 +1,7 @@
 """The conditional MNIST GAN of "Make Your Own GAN" (PyTorch), one example at a time.
 
-Document: ../shared/seeds/004. D: Linear(784 + 10, 200) -> LeakyReLU(0.02) ->
+Document: "Conditional GAN - MNIST", a blog post by 송용호 (Song Yong-ho, 2024-04-26)
+on the book's conditional GAN. D: Linear(784 + 10, 200) -> LeakyReLU(0.02) ->
 LayerNorm(200) -> Linear(200, 1) -> Sigmoid; G: Linear(100 + 10, 200) ->
 LeakyReLU(0.02) -> LayerNorm(200) -> Linear(200, 784) -> Sigmoid; the one-hot
 label is concatenated to each network's input. BCELoss; Adam lr 0.0001 for both

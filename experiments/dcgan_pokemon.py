@@ -1,7 +1,8 @@
 """D2L 20.2: a DCGAN on 64x64 Pokemon sprites.
 
 Document: Dive into Deep Learning, section 20.2 "Deep Convolutional Generative
-Adversarial Networks" (../shared/seeds/003). G: ConvTranspose blocks 100 -> 512
+Adversarial Networks" (https://d2l.ai/chapter_generative-adversarial-networks/dcgan.html).
+G: ConvTranspose blocks 100 -> 512
 (k4 s1 p0, 4x4) -> 256 -> 128 -> 64 (k4 s2 p1), each with BatchNorm and ReLU,
 then ConvTranspose to 3 channels (k4 s2 p1, 64x64) and tanh. D: Conv blocks
 3 -> 64 -> 128 -> 256 -> 512 (k4 s2 p1), each with BatchNorm and LeakyReLU(0.2),

@@ -1,7 +1,8 @@
 """D2L 20.1: a GAN that learns a 2-D Gaussian.
 
 Document: Dive into Deep Learning, section 20.1 "Generative Adversarial Networks"
-(../shared/seeds/003). Data: 1000 points X ~ N(0, I) mapped to X A + b with
+(https://d2l.ai/chapter_generative-adversarial-networks/gan.html).
+Data: 1000 points X ~ N(0, I) mapped to X A + b with
 A = [[1, 2], [-0.1, 0.5]], b = [1, 2], i.e. N(b, A^T A) with
 A^T A = [[1.01, 1.95], [1.95, 4.25]]. G = Linear(2, 2); D = 2 -> 5 -> 3 -> 1 with
 tanh; every parameter initialised N(0, 0.02); BCE with logits summed over the
@@ -22,7 +23,6 @@ Where we differ: D2L's DataLoader batches are drawn by torch's shuffler; ours by
 
 import dataclasses
 import json
-import os
 import sys
 from typing import Literal
 
@@ -34,6 +34,7 @@ from gan_jax.evaluation import Evaluator
 from gan_jax.metric_writer import read_metrics
 from gan_jax.settings import POSITIVE, WIDTHS, RunSettings, setting
 from gan_jax.state import build_gan, for_sampling
+from gan_jax.workdir import gaussian_fit_file, metrics_file
 
 NAME = "gaussian_2d"
 
@@ -97,11 +98,11 @@ def config(**overrides) -> Config:
 def report(run: run_experiment.Finished) -> None:
     """D2L's final losses, and the learned Gaussian against the target (also to a file)."""
     workdir = run.options.workdir
-    final = read_metrics(os.path.join(workdir, "metrics.jsonl"))[-1]
+    final = read_metrics(metrics_file(workdir))[-1]
     # The W2 fit of `python -m gan_jax.evaluate` (fixed sampling key, seed 0).
     evaluator = Evaluator(run.config, num_samples=run.settings.num_fit_samples)
     fit = evaluator(build_gan(run.config), for_sampling(run.state))
-    with open(os.path.join(workdir, "gaussian_fit.json"), "w") as f:
+    with open(gaussian_fit_file(workdir), "w") as f:
         json.dump(fit, f, indent=2)
 
     def show(matrix):

@@ -1,6 +1,7 @@
 """The Udacity deep-learning lecture's MLP GAN on MNIST, with one-sided label smoothing.
 
-Document: ../shared/seeds/001 (TF1 code). G: z (100) -> Dense 128 -> leaky ReLU
+Document: "Learning GAN", a blog post by Jun (2017-07-01) on the Udacity Deep Learning
+Foundation course's notebook (TF1 code). G: z (100) -> Dense 128 -> leaky ReLU
 (alpha 0.01) -> Dense 784 -> tanh. D: 784 -> Dense 128 -> leaky ReLU (0.01) ->
 Dense 1 (logit; sigmoid in the loss). Losses: sigmoid cross-entropy from logits,
 averaged; D's real targets smoothed to 0.9 (smooth = 0.1), d_loss = real + fake;

@@ -1,6 +1,8 @@
 """The university lecture's deeper MLP GAN on MNIST, with dropout (PyTorch).
 
-Document: ../shared/seeds/002 (KUNLP lecture). D: 784 -> 256 -> 256 -> 256 -> 1,
+Document: "Generative Adversarial Network", lecture notes of the Konkuk University NLP
+lab (KUNLP, http://nlp.konkuk.ac.kr), edited by Harksoo Kim, with their code
+(https://github.com/KUNLP/Lecture). D: 784 -> 256 -> 256 -> 256 -> 1,
 each hidden layer Linear -> LeakyReLU() (slope 0.01) -> Dropout(0.1), sigmoid
 output; G: 100 -> 256 -> 256 -> 256 -> 784, the same hidden layers, tanh output.
 BCELoss (mean); D's cost = BCE(D(x), 1) + BCE(D(G(z)), 0), G's cost

@@ -1,6 +1,7 @@
 """Foster, Generative Deep Learning, ch. 4: a convolutional GAN on Quick, Draw! camels.
 
-Document: ../shared/seeds/000 (the book's Keras `GAN` class and its camel run).
+Document: the Korean study notes "GAN 생성적 적대 신경망" ("GAN: generative adversarial
+networks") on the chapter: the book's Keras `GAN` class and its camel run.
 D: Conv2D filters [64, 64, 128, 128], kernel 5, strides [2, 2, 2, 1], padding
 'same', ReLU, Dropout(0.4) after each, no BatchNorm; Flatten -> Dense(1) sigmoid.
 G: Dense(7*7*64) -> BatchNorm(momentum 0.9) -> ReLU -> Reshape(7, 7, 64); then
@@ -47,6 +48,7 @@ from gan_jax.settings import (
     setting,
 )
 from gan_jax.state import build_gan, for_sampling
+from gan_jax.workdir import memorisation_plot
 
 NAME = "quickdraw_camel"
 BOOK_MEMORISATION_QUERIES = 64
@@ -147,12 +149,11 @@ def report(run: run_experiment.Finished) -> None:
     evaluator = Evaluator(
         run.config, data_dir=run.config.data.data_dir, memorisation_queries=queries
     )
-    scores = evaluator.memorisation(
-        build_gan(run.config), for_sampling(run.state), f"{workdir}/memorisation.png"
-    )
+    pairs = memorisation_plot(workdir)
+    scores = evaluator.memorisation(build_gan(run.config), for_sampling(run.state), pairs)
     print(
         f"memorisation check: mean L1 to the nearest training image {scores['nn_l1_mean']:.4f} "
-        f"(min {scores['nn_l1_min']:.4f}); pairs in {workdir}/memorisation.png"
+        f"(min {scores['nn_l1_min']:.4f}); pairs in {pairs}"
     )
 
 

@@ -14,7 +14,7 @@ Each step directory holds three items, written and finalised together by Orbax
 A restore recomputes the digests from what it read; a step whose files are
 truncated, deleted, unparsable or altered (flipped bytes) fails to match and is
 skipped with a one-line warning in favour of the newest good step. A writer moves
-damaged steps aside (to `<workdir>/checkpoints_damaged/`) so that training re-saves
+damaged steps aside (to `workdir.damaged_checkpoints_dir`) so that training re-saves
 them; readers (`read_only=True`, used by `sample` and `evaluate`) never create,
 clean up or delete anything, so they can run beside a training process.
 """
@@ -22,7 +22,6 @@ clean up or delete anything, so they can run beside a training process.
 import base64
 import concurrent.futures
 import dataclasses
-import datetime
 import hashlib
 import json
 import math
@@ -40,6 +39,7 @@ from absl import logging
 
 from gan_jax import config as config_lib
 from gan_jax import distributed
+from gan_jax import workdir as workdir_lib
 from gan_jax.errors import UserError, first_line
 from gan_jax.state import GAN, GANState, build_gan, create_state
 
@@ -67,16 +67,6 @@ class Restored(NamedTuple):
     state: GANState
     # Per-step metrics of the epoch in progress at `step` (name -> values in step order).
     pending_metrics: dict[str, np.ndarray]
-
-
-def checkpoint_dir(workdir: str) -> str:
-    """Where a run's checkpoints live."""
-    return os.path.join(os.path.abspath(workdir), "checkpoints")
-
-
-def damaged_dir(workdir: str) -> str:
-    """Where a writer moves the steps that failed verification."""
-    return os.path.join(os.path.abspath(workdir), "checkpoints_damaged")
 
 
 def _stored_fields(state: GANState) -> dict[str, Any]:
@@ -221,7 +211,7 @@ class Checkpoints:
     """Saves and restores verified `(GANState, Config)` pairs under one directory.
 
     Args:
-      directory: the checkpoints folder (`checkpoint_dir(workdir)`).
+      directory: the checkpoints folder (`workdir.checkpoints_dir(workdir)`).
       max_to_keep: how many steps a writer keeps.
       asynchronous: whether saves return before the files are written; an error of
         such a save is raised by the next `save`, `wait` or `close`.
@@ -273,7 +263,12 @@ class Checkpoints:
         self.close()
 
     def all_steps(self) -> list[int]:
-        """The finalised steps, oldest first (a save in flight is not among them)."""
+        """The finalised steps, oldest first (a save in flight is not among them).
+
+        Orbax's own list, not `workdir.checkpoint_steps`: the steps this manager can
+        restore, as it read them when it opened and updated by its own saves and by
+        `_move_aside`; so a reader beside a writer keeps one consistent view.
+        """
         return sorted(self._manager.all_steps())
 
     def latest_step(self) -> int | None:
@@ -417,7 +412,7 @@ class Checkpoints:
             try:
                 return self.restore_step(candidate, gan_for)
             except DamagedCheckpointError as error:
-                if not os.path.isdir(os.path.join(self.directory, str(candidate))):
+                if not os.path.isdir(self._step_dir(candidate)):
                     # Not damaged: a writer beside us pruned it (max_to_keep) meanwhile.
                     vanished.append(candidate)
                     continue
@@ -440,8 +435,7 @@ class Checkpoints:
             self._manager.close()
 
     def _read_config(self, step: int) -> tuple[config_lib.Config, dict[str, Any] | None]:
-        step_dir = os.path.join(self.directory, str(step))
-        has_manifest = os.path.isdir(os.path.join(step_dir, "manifest"))
+        has_manifest = os.path.isdir(os.path.join(self._step_dir(step), "manifest"))
         items = {"config": ocp.args.JsonRestore()}
         if has_manifest:
             items["manifest"] = ocp.args.JsonRestore()
@@ -464,17 +458,18 @@ class Checkpoints:
     def _has_manifests(self) -> bool:
         """Whether any step has a manifest: then every step written since should have one."""
         return any(
-            os.path.isdir(os.path.join(self.directory, str(s), "manifest"))
-            for s in self.all_steps()
+            os.path.isdir(os.path.join(self._step_dir(s), "manifest")) for s in self.all_steps()
         )
 
+    def _step_dir(self, step: int) -> str:
+        # Orbax's layout: a folder named by the step, holding one folder per item.
+        return os.path.join(self.directory, str(step))
+
     def _move_aside(self, step: int) -> None:
-        source = os.path.join(self.directory, str(step))
-        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
-        target = os.path.join(os.path.dirname(self.directory), "checkpoints_damaged")
-        os.makedirs(target, exist_ok=True)
-        destination = os.path.join(target, f"{step}-{stamp}")
-        shutil.move(source, destination)
+        workdir = os.path.dirname(self.directory)  # a writer's is checkpoints_dir(workdir)
+        os.makedirs(workdir_lib.damaged_checkpoints_dir(workdir), exist_ok=True)
+        destination = workdir_lib.damaged_checkpoint_dir(workdir, step, workdir_lib.time_stamp())
+        shutil.move(self._step_dir(step), destination)
         logging.warning("moved damaged checkpoint %d to %s", step, destination)
         self._manager.reload()
 
@@ -532,13 +527,13 @@ def restore_gan(workdir: str, step: int | None = None) -> tuple[GAN, GANState, i
     Read-only: safe beside a process that is training in `workdir`.
 
     Args:
-      workdir: the run's directory (holding `checkpoints/`).
+      workdir: the run's directory.
       step: which checkpoint; None for the newest that verifies.
 
     Returns:
       (gan, state, step).
     """
-    directory = checkpoint_dir(workdir)
+    directory = workdir_lib.checkpoints_dir(workdir)
     if not os.path.isdir(directory):
         raise NoCheckpointError(f"no checkpoints directory in {os.path.abspath(workdir)}")
     for attempt in range(_READ_ATTEMPTS):

@@ -7,6 +7,10 @@ class UserError(Exception):
     """Bad input: an impossible flag combination, missing data, no checkpoint to restore."""
 
 
+class ConfigError(UserError, ValueError):
+    """A config that cannot be trained: a bad count, a shape the data does not have."""
+
+
 class DivergedError(UserError):
     """Training produced a non-finite value; nothing past the last good checkpoint was saved."""
 
@@ -48,8 +52,16 @@ def is_out_of_space(error: BaseException) -> bool:
     return False
 
 
-def first_line(error: BaseException) -> str:
+def first_line(error: BaseException, max_chars: int | None = 160) -> str:
     """An error's first line, shortened for a one-line message: the messages of Orbax and
-    of JAX's runtime can run to hundreds of lines."""
+    of JAX's runtime can run to hundreds of lines.
+
+    Args:
+      error: any exception; one with an empty message gives its type's name.
+      max_chars: the longest line kept (longer ones end in '...'); None keeps the whole
+        line, for our own messages, whose remedy comes last.
+    """
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return text if len(text) <= 160 else text[:157] + "..."
+    if max_chars is None or len(text) <= max_chars:
+        return text
+    return text[: max_chars - 3] + "..."

@@ -97,7 +97,7 @@ def evaluate_checkpoint() -> None:
     gan, state, step = restore_gan(workdir, _STEP.value)
     uses_average = state.generator_ema is not None and not _RAW_GENERATOR.value
     state = for_sampling(state, raw_generator=_RAW_GENERATOR.value)
-    out = _OUT.value or os.path.join(workdir, f"eval_{step}.json")
+    out = _OUT.value or workdir_lib.eval_file(workdir, step)
     pairs_path = os.path.splitext(out)[0] + "_nearest.png"
     # Before any scoring: a path that cannot be written must not cost a whole evaluation.
     hint = "" if _OUT.value else " (choose another path with --out)"

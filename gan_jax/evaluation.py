@@ -1,5 +1,7 @@
 """Scoring generators: the metrics that fit each data set, from a state or a checkpoint.
 
+The metrics that fit a data set are those its entry in `gan_jax.data.catalog` names:
+
 - 2-D Gaussian data: the Gaussian fitted to generated points, and its closed-form
   2-Wasserstein distance to the target.
 - Image sets, in the features of the networks at hand (`gan_jax.metrics.feature_scores`):
@@ -38,7 +40,7 @@ from absl import logging
 from gan_jax import viz
 from gan_jax.checkpoint import state_digest
 from gan_jax.config import Config
-from gan_jax.data import gaussian, source
+from gan_jax.data import catalog, gaussian, source
 from gan_jax.data.pipeline import load_training_data, scale, unscale
 from gan_jax.metrics import domain_classifier, feature_scores, frechet, inception
 from gan_jax.metrics.feature_scores import FeatureNetwork, FeaturePass, FeatureSet
@@ -57,7 +59,7 @@ NO_INCEPTION = "none"
 _INCEPTION_BATCH = 50
 
 
-def gaussian_fit(gan: GAN, state: GANState, num_samples: int, key: jax.Array) -> dict[str, Any]:
+def gaussian_scores(gan: GAN, state: GANState, num_samples: int, key: jax.Array) -> dict[str, Any]:
     """The Gaussian fitted to G's 2-D samples, the data's target, and the W2 between them.
 
     The fit is accumulated batch by batch (`frechet.Moments`): memory is independent of
@@ -167,7 +169,8 @@ def save_nearest_pairs(
 
 def checks_memorisation(config: Config, memorisation_queries: int) -> bool:
     """Whether an `Evaluator` of `config` runs the nearest-neighbour check (images only)."""
-    return config.data.name != "gaussian_2d" and memorisation_queries > 0
+    fits = catalog.kind_of(config.data.name).scores
+    return catalog.MEMORISATION in fits and memorisation_queries > 0
 
 
 class Evaluator:
@@ -199,6 +202,8 @@ class Evaluator:
         memorisation_queries: int = 64,
     ):
         self.config = config
+        # The score families that fit the data set (`catalog.GAUSSIAN_W2`, ...).
+        self.fitting_scores = catalog.kind_of(config.data.name).scores
         self.num_samples = num_samples
         self.key = jax.random.key(seed)
         self.data_dir = data_dir
@@ -215,11 +220,17 @@ class Evaluator:
         bad weights are refused then, not after it."""
         if self._networks is None:
             self._networks = []
-            if self.config.data.name != "gaussian_2d":
-                name = self.config.data.name
+            name, fits = self.config.data.name, self.fitting_scores
+            if catalog.CLASSIFIER in fits:  # None for a prepared set without labels
                 classifier = classifier_network(name, self.data_dir, self.classifier_dir)
                 if classifier is not None:
                     self._networks.append(("", classifier))
+            elif catalog.INCEPTION in fits:  # an image set without labels: said in one line
+                logging.warning(
+                    "dataset %r has no class labels, so no scores in a classifier of its own",
+                    name,
+                )
+            if catalog.INCEPTION in fits:
                 found = inception_network(self.inception_weights)
                 if found is not None:
                     self._networks.append(("inception_", found))
@@ -336,9 +347,10 @@ class Evaluator:
     ) -> tuple[dict[str, Any], tuple[np.ndarray, np.ndarray] | None]:
         """Every metric that fits the config's data set, and the memorisation check's image
         pairs (None without that check), so that a caller can report the scores first."""
-        if self.config.data.name == "gaussian_2d":
-            return gaussian_fit(gan, state, self.num_samples, self.key), None
-        scores = self.feature_scores(gan, state)
+        scores = {}
+        if catalog.GAUSSIAN_W2 in self.fitting_scores:
+            scores.update(gaussian_scores(gan, state, self.num_samples, self.key))
+        scores.update(self.feature_scores(gan, state))
         pairs = None
         if self.checks_memorisation:
             memorisation, pairs = self.memorisation_and_pairs(gan, state)

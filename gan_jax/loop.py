@@ -1,4 +1,4 @@
-"""The training loop: many steps per dispatch, on the device or the host, and their batches.
+"""Steps in one jitted call: many per dispatch, on the device or the host, and their batches.
 
 The pure updates live in `gan_jax.steps`; this module decides which real batches
 each step sees and how steps are dispatched. The data is one stream of batches:

@@ -2,18 +2,19 @@
 
 An `Objective` turns the discriminator's outputs on real and generated examples
 into D's loss, G's loss and its own diagnostics. The training steps
-(`gan_jax.steps`) call only the objective, so another objective (WGAN, hinge,
-least squares) is one more entry in `OBJECTIVES`. Two hooks cover what some
-objectives need beyond D's outputs on the two batches: `penalty` runs D on other
-inputs (WGAN-GP's gradient penalty on interpolates) and `constrain_discriminator`
-edits D's parameters after each update (WGAN's weight clipping). An objective that
-declares `uses_real_labels` also gets the real batch's class labels (the
-semi-supervised GAN's supervised loss); D itself never sees them as an input unless
-the GAN is conditional.
+(`gan_jax.steps`) call only the objective, so a new objective is one more entry in
+`OBJECTIVES`. Two hooks cover what some objectives need beyond D's outputs on the
+two batches: `penalty` runs D on other inputs (WGAN-GP's gradient penalty on
+interpolates) and `constrain_discriminator` edits D's parameters after each update
+(WGAN's weight clipping). An objective that declares `uses_real_labels` also gets the
+real batch's class labels (the semi-supervised GAN's supervised loss); D itself never
+sees them as an input unless the GAN is conditional.
 
-The one entry today is the documents' binary cross-entropy. D's "sigmoid output +
-binary cross-entropy" is written here as binary cross-entropy *with logits*: the
-same function, without the log(0) that PyTorch's BCELoss clamps at -100 and Keras
+`OBJECTIVES` holds six: 'bce', the documents' binary cross-entropy (the original
+GAN); 'least_squares' (LSGAN); 'hinge'; 'wgan' (weight clipping); 'wgan_gp'
+(gradient penalty); and 'semi_supervised' (D a K-class classifier). D's "sigmoid
+output + binary cross-entropy" is written here as binary cross-entropy *with logits*:
+the same function, without the log(0) that PyTorch's BCELoss clamps at -100 and Keras
 clips at 1e-7. Everything is computed in float32.
 """
 

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 from tensorboardX import SummaryWriter
 
+from gan_jax import workdir as workdir_lib
+
 # Seconds within which TensorBoard's event file has every record and image.
 _TENSORBOARD_FLUSH_SECS = 10
 
@@ -33,7 +35,7 @@ def read_metrics(path: str) -> list[dict[str, Any]]:
 
 
 class MetricWriter:
-    """Appends records to `<workdir>/metrics.jsonl` and scalars to `<workdir>/tensorboard`.
+    """Appends records to the run's metrics.jsonl and scalars to its tensorboard/ folder.
 
     On a resumed run, records past the restored step are dropped first: they
     belong to training that the checkpoint does not contain and will be redone.
@@ -43,7 +45,7 @@ class MetricWriter:
 
     def __init__(self, workdir: str, *, resume_step: int):
         os.makedirs(workdir, exist_ok=True)
-        self.path = os.path.join(workdir, "metrics.jsonl")
+        self.path = workdir_lib.metrics_file(workdir)
         kept = [r for r in read_metrics(self.path) if r.get("step", 0) <= resume_step]
         temporary = self.path + ".tmp"
         with open(temporary, "w") as f:
@@ -56,7 +58,7 @@ class MetricWriter:
         # 1,280 records, and a flush each cost a second of its loop. metrics.jsonl, the
         # record a resumed run reads, is written at once.
         self._tensorboard = SummaryWriter(
-            os.path.join(workdir, "tensorboard"), flush_secs=_TENSORBOARD_FLUSH_SECS
+            workdir_lib.tensorboard_dir(workdir), flush_secs=_TENSORBOARD_FLUSH_SECS
         )
 
     def write(self, record: Mapping[str, Any], *, prefix: str = "train") -> None:

@@ -8,8 +8,9 @@ from gan_jax.config import OptimizerConfig
 def create_optimizer(config: OptimizerConfig) -> optax.GradientTransformation:
     """Adam or RMSprop with the config's hyperparameters.
 
-    The learning rate is injected as optimizer state so it can be read from a
-    checkpoint and, in sweeps, differ per vmapped run.
+    The numeric ones (`sweep_spec.STATE_HYPERPARAMETERS`, the list the sweep's grouping
+    and a resume's rules read) are injected as optimizer state, so they can be read from
+    a checkpoint, changed on resume and, in sweeps, differ per vmapped run.
     """
     if config.name == "adam":
         return optax.inject_hyperparams(optax.adam)(

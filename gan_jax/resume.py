@@ -3,22 +3,23 @@
 Settings that only steer training from here on can change between runs: the
 optimizers' hyperparameters (learning rate, betas, eps, RMSprop decay), the
 schedule's length and every cadence. They are applied to the restored state and
-recorded in `<workdir>/config_changes.jsonl`. Everything else (the experiment,
+recorded in the run's config_changes.jsonl. Everything else (the experiment,
 architectures, batch size, data set, objective, seed, precision) defines what
 the checkpoint is, so a change is refused before anything is written, unless the
-user asks to start over, which moves the old run aside rather than deleting it.
+user asks to start over, which moves the old run aside rather than deleting it
+(`workdir.move_run_aside`).
 """
 
 import datetime
 import json
-import os
-import shutil
 from collections.abc import Mapping
 from typing import Any
 
+from gan_jax import workdir as workdir_lib
 from gan_jax.config import Config, to_dict
 from gan_jax.errors import UserError
 from gan_jax.state import GAN, GANState
+from gan_jax.sweep_spec import STATE_HYPERPARAMETERS
 
 # Dotted config fields that may change when a run resumes.
 MUTABLE_FIELDS = frozenset(
@@ -32,13 +33,8 @@ MUTABLE_FIELDS = frozenset(
         "num_grid_samples",
         "data.data_dir",
     }
-    | {
-        f"{network}_optimizer.{name}"
-        for network in ("g", "d")
-        for name in ("learning_rate", "b1", "b2", "eps", "decay")
-    }
+    | {f"{network}_optimizer.{name}" for network in ("g", "d") for name in STATE_HYPERPARAMETERS}
 )
-REPLACED_PREFIX = "replaced_"
 
 
 class IncompatibleResumeError(UserError):
@@ -93,28 +89,11 @@ def apply_optimizer_settings(gan: GAN, state: GANState) -> GANState:
 
 
 def record_changes(workdir: str, step: int, changes: Mapping[str, tuple[Any, Any]]) -> None:
-    """Appends one line to `<workdir>/config_changes.jsonl`."""
+    """Appends one line to the run's config_changes.jsonl."""
     line = {
         "step": step,
         "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "changes": {k: {"from": a, "to": b} for k, (a, b) in changes.items()},
     }
-    with open(os.path.join(workdir, "config_changes.jsonl"), "a") as f:
+    with open(workdir_lib.config_changes_file(workdir), "a") as f:
         f.write(json.dumps(line) + "\n")
-
-
-def move_run_aside(workdir: str, keep: tuple[str, ...]) -> str | None:
-    """Moves a workdir's contents (except `keep` and earlier replaced runs) into a subfolder.
-
-    Returns:
-      The folder they went to, or None if there was nothing to move.
-    """
-    names = [n for n in os.listdir(workdir) if n not in keep and not n.startswith(REPLACED_PREFIX)]
-    if not names:
-        return None
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
-    target = os.path.join(workdir, f"{REPLACED_PREFIX}{stamp}")
-    os.makedirs(target)
-    for name in names:
-        shutil.move(os.path.join(workdir, name), os.path.join(target, name))
-    return target

@@ -14,9 +14,7 @@ change the config.
 """
 
 import dataclasses
-import glob
 import json
-import os
 import sys
 import time
 import types
@@ -28,9 +26,10 @@ from absl import flags, logging
 from gan_jax import command, distributed, sweep_spec, sweep_summary
 from gan_jax import workdir as workdir_lib
 from gan_jax.config import Config, to_dict
-from gan_jax.errors import UserError
+from gan_jax.drawing import drawing_for
 from gan_jax.evaluation import Evaluator
 from gan_jax.metric_writer import read_metrics
+from gan_jax.schedule import check_every_epochs
 from gan_jax.settings import (
     NON_NEGATIVE,
     PAPER_OPTIMIZERS,
@@ -40,7 +39,7 @@ from gan_jax.settings import (
     setting,
 )
 from gan_jax.state import GANState, build_gan, for_sampling
-from gan_jax.train import drawing_for, train_and_evaluate, train_group
+from gan_jax.train import train_and_evaluate, train_group
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,11 +127,7 @@ def _epoch_hooks(experiment: types.ModuleType, config: Config, options: RunOptio
     every = options.eval_every_epochs
     if not every:
         return hooks
-    if every % config.sample_every_epochs:
-        raise UserError(
-            f"--eval_every_epochs={every} must be a multiple of "
-            f"--sample_every_epochs={config.sample_every_epochs}"
-        )
+    check_every_epochs("eval_every_epochs", every, config)
     evaluator = Evaluator(
         config,
         num_samples=options.eval_num_samples,
@@ -204,7 +199,7 @@ def main(experiment: types.ModuleType) -> None:
 def next_steps(workdir: str, seconds: float) -> str:
     """What a finished run left where, and the commands that use it: the last lines a
     newcomer reads."""
-    records = read_metrics(os.path.join(workdir, "metrics.jsonl"))
+    records = read_metrics(workdir_lib.metrics_file(workdir))
     last = records[-1] if records else {}
     scores = ", ".join(
         f"{name} {value:.4g}"
@@ -212,17 +207,16 @@ def next_steps(workdir: str, seconds: float) -> str:
         if (name in ("loss_d", "loss_g") or name.startswith("eval/"))
         and isinstance(value, int | float)
     )
-    grids = sorted(glob.glob(os.path.join(workdir, "samples", "epoch_*.png")))
-    checkpoints = os.path.join(workdir, "checkpoints")
-    steps = sorted(int(n) for n in os.listdir(checkpoints) if n.isdigit())
+    grids = workdir_lib.sample_grids(workdir)
+    steps = workdir_lib.checkpoint_steps(workdir)
+    checkpoint = workdir_lib.checkpoint_step_dir(workdir, steps[-1]) if steps else "(none)"
     lines = [
         f"finished in {seconds:.0f} s at step {last.get('step', '?')}: {scores}",
         f"  samples     {grids[-1] if grids else '(none yet)'} (the loss curves: "
-        f"{os.path.join(workdir, 'losses.png')})",
-        f"  metrics     {os.path.join(workdir, 'metrics.jsonl')} (or tensorboard --logdir "
-        f"{os.path.join(workdir, 'tensorboard')})",
-        f"  checkpoint  {os.path.join(checkpoints, str(steps[-1])) if steps else '(none)'} "
-        "(the same command resumes; a larger --num_epochs trains on)",
+        f"{workdir_lib.loss_plot(workdir)})",
+        f"  metrics     {workdir_lib.metrics_file(workdir)} (or tensorboard --logdir "
+        f"{workdir_lib.tensorboard_dir(workdir)})",
+        f"  checkpoint  {checkpoint} (the same command resumes; a larger --num_epochs trains on)",
         f"  sample it   python -m gan_jax.sample --workdir={workdir} --out=samples.png",
         f"  score it    python -m gan_jax.evaluate --workdir={workdir}",
     ]
@@ -243,7 +237,7 @@ def _run_sweep(experiment: types.ModuleType, settings: RunSettings, options: Run
         print(json.dumps({"groups": groups, "members": listing}, indent=2))
         sys.exit(0)
     root = workdir_lib.prepare(options.workdir)
-    with open(os.path.join(root, "sweep.json"), "w") as f:
+    with open(workdir_lib.sweep_file(root), "w") as f:
         listing = [{"name": m.name, "overrides": m.overrides} for m in members]
         json.dump({"spec": options.sweep, "groups": groups, "members": listing}, f, indent=2)
     # Asked before training: a classifier is trained (or bad weights refused) now, not at
@@ -269,15 +263,15 @@ def _run_sweep(experiment: types.ModuleType, settings: RunSettings, options: Run
                 options.sweep_chunk or len(group),
                 lambda chunk, start_over: train_group(
                     [configs[i] for i in chunk],
-                    [os.path.join(root, members[i].name) for i in chunk],
+                    [workdir_lib.member_dir(root, members[i].name) for i in chunk],
                     epoch_hooks=_epoch_hooks(experiment, configs[chunk[0]], options),
                     start_over=start_over and options.start_over,
                     drawing=drawing,
                 ),
             )
             for i, state in trained:
-                workdir = os.path.join(root, members[i].name)
-                records = read_metrics(os.path.join(workdir, "metrics.jsonl"))
+                workdir = workdir_lib.member_dir(root, members[i].name)
+                records = read_metrics(workdir_lib.metrics_file(workdir))
                 diverged = records[-1].get("diverged") if records else None
                 if report is not None and diverged is None:
                     member_options = dataclasses.replace(options, workdir=workdir)

@@ -196,24 +196,6 @@ def generated_batches(
         yield start, generate_batch(gan, state, z, labels, batch_size)
 
 
-def generate_samples(
-    gan: GAN,
-    state: GANState,
-    num_samples: int,
-    key: jax.Array,
-    labels: np.ndarray | None = None,
-    batch_size: int = GENERATION_BATCH,
-) -> np.ndarray:
-    """G's outputs (inference mode) for latents drawn with `key`, in one array.
-
-    For counts that fit in memory; `generated_batches` streams any count.
-    """
-    labels_of = None if labels is None else (lambda start, n: labels[start : start + n])
-    return np.concatenate(
-        [x for _, x in generated_batches(gan, state, num_samples, key, labels_of, batch_size)]
-    )
-
-
 def write_arrays(
     gan: GAN,
     state: GANState,

@@ -135,8 +135,8 @@ def create_states(gans: Sequence[GAN], seeds: Sequence[int]) -> list[GANState]:
     example = jax.ShapeDtypeStruct((1, *example_shape(gan)), jnp.float32)
 
     def init_networks(seed_key: jax.Array) -> tuple[Any, Any, jax.Array]:
-        # The third key once drew the example latent; it stays split off so the root key
-        # does.
+        # The third key once drew the example latent; it stays split off so that the root
+        # key, and every key of training derived from it, is the one a seed always gave.
         g_init_key, d_init_key, _, root_key = jax.random.split(seed_key, 4)
         # `lazy_init` runs the initializers without the forward passes: run eagerly, each
         # layer of a conv net would be a separate XLA compilation at start-up. The values
@@ -176,6 +176,11 @@ def stack_states(states: list[GANState]) -> GANState:
 def member_state(states: GANState, index: int) -> GANState:
     """Member `index` of a stacked state, as an ordinary (unstacked) state."""
     return jax.tree.map(lambda leaf: leaf[index], states)
+
+
+# One dispatch per member (the index is traced), not one per leaf as `member_state` has:
+# slicing the members of a 64-member sweep one leaf at a time cost seconds.
+jitted_member_state = jax.jit(member_state)
 
 
 def example_shape(gan: GAN) -> tuple[int, ...]:

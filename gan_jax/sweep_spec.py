@@ -194,7 +194,10 @@ def groups(configs: Sequence[Any]) -> list[list[int]]:
     return list(by_structure.values())
 
 
-# Optimizer fields that live in the optimizer state, not in the compiled program.
+# The `OptimizerConfig` fields that live in the optimizer state, not in the compiled
+# program: `optim.create_optimizer` injects them (optax.inject_hyperparams). So members of
+# one vmapped group may differ in them, and a resumed run may change them
+# (`resume.MUTABLE_FIELDS`). Defined here, the lowest module that asks.
 STATE_HYPERPARAMETERS = ("learning_rate", "b1", "b2", "eps", "decay")
 
 

@@ -20,13 +20,13 @@ curve that says how much a search budget buys.
 import csv
 import json
 import math
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from gan_jax import viz
+from gan_jax import workdir as workdir_lib
 
 # The scores a summary may rank members by, lower being better, in order of preference
 # (the first that every scored member has), with what each measures.
@@ -143,9 +143,9 @@ def write(workdir: str, spec: str, members: Sequence[Mapping[str, Any]]) -> dict
         summary["by_configuration"] = configuration_statistics(members, score)
         summary["seed_share"] = seed_share(members, score)
         _plot(workdir, summary, finished, score)
-    with open(os.path.join(workdir, "summary.json"), "w") as f:
+    with open(workdir_lib.summary_file(workdir), "w") as f:
         json.dump(summary, f, indent=2)
-    _write_csv(os.path.join(workdir, "summary.csv"), members, settings, score)
+    _write_csv(workdir_lib.summary_file(workdir, ".csv"), members, settings, score)
     return summary
 
 
@@ -194,7 +194,7 @@ def _plot(
         ]
         labels = [key.strip('"') for key in keys]
         viz.save_setting_plot(
-            os.path.join(workdir, f"summary_{setting}.png"),
+            workdir_lib.summary_plot(workdir, setting),
             labels,
             [row["mean"] for row in rows],
             [row["std"] for row in rows],
@@ -202,9 +202,7 @@ def _plot(
             xlabel=setting,
             ylabel=score,
         )
-    viz.save_best_of_k_plot(
-        os.path.join(workdir, "best_of_k.png"), summary["best_of_k"], ylabel=score
-    )
+    viz.save_best_of_k_plot(workdir_lib.best_of_k_plot(workdir), summary["best_of_k"], ylabel=score)
     swept = list(summary["by_setting"])
     if len(swept) == 2:  # a grid of two settings: mean ± std over seeds in each cell
         rows, cols = ([json.dumps(r[s]) for r in summary["by_setting"][s]] for s in swept)
@@ -214,7 +212,7 @@ def _plot(
             j = cols.index(json.dumps(row["settings"][swept[1]]))
             means[i, j], stds[i, j] = row["mean"], row["std"]
         viz.save_grid_plot(
-            os.path.join(workdir, f"summary_{swept[0]}_{swept[1]}.png"),
+            workdir_lib.summary_plot(workdir, *swept),
             means,
             stds,
             [r.strip('"') for r in rows],

@@ -1,5 +1,5 @@
-"""A run's folder and a sweep's: every name in them, created with a clear error, and
-held by one writer at a time.
+"""A run's folder and a sweep's: every name in them, created with a clear error, held
+by one writer at a time, and moved aside to start over.
 
 Nothing else in gan_jax spells a file name of a run: it asks this module for the path.
 A run's folder holds
@@ -8,9 +8,10 @@ A run's folder holds
     tensorboard/          the same scalars and the sample grids, for TensorBoard
     config.json           the settings of the newest training call
     config_changes.jsonl  settings changed on resume, one line per resume
-    checkpoints/<step>/   Orbax checkpoints (checkpoints_damaged/: those that failed
-                          verification, moved aside)
+    checkpoints/<step>/   Orbax checkpoints (checkpoints_damaged/<step>-<time>/: those
+                          that failed verification, moved aside)
     samples/epoch_NNNN.png, losses.png   the pictures
+    memorisation.png      an experiment's memorisation check (QuickDraw camels)
     eval_<step>.json      what `gan_jax.evaluate` measured
     replaced_<time>/      a run moved aside by --start_over
     .lock                 held by the process training in it
@@ -29,6 +30,7 @@ import fcntl
 import glob
 import json
 import os
+import shutil
 import socket
 
 from gan_jax.errors import UserError
@@ -58,9 +60,19 @@ def checkpoints_dir(workdir: str) -> str:
     return os.path.join(os.path.abspath(workdir), "checkpoints")
 
 
+def checkpoint_step_dir(workdir: str, step: int) -> str:
+    """One step's checkpoint folder (Orbax names it by the step alone)."""
+    return os.path.join(checkpoints_dir(workdir), str(step))
+
+
 def damaged_checkpoints_dir(workdir: str) -> str:
     """Where a writer moves the checkpoint steps that failed verification."""
     return os.path.join(os.path.abspath(workdir), "checkpoints_damaged")
+
+
+def damaged_checkpoint_dir(workdir: str, step: int, stamp: str) -> str:
+    """Where one damaged step goes; the time keeps a step damaged twice apart."""
+    return os.path.join(damaged_checkpoints_dir(workdir), f"{step}-{stamp}")
 
 
 def checkpoint_steps(workdir: str) -> list[int]:
@@ -70,6 +82,11 @@ def checkpoint_steps(workdir: str) -> list[int]:
     if not os.path.isdir(directory):
         return []
     return sorted(int(name) for name in os.listdir(directory) if name.isdigit())
+
+
+def lock_file(workdir: str) -> str:
+    """The file that `WorkdirLock` holds (named `LOCK_NAME`)."""
+    return os.path.join(workdir, LOCK_NAME)
 
 
 def sample_grid(workdir: str, epoch: int) -> str:
@@ -89,12 +106,22 @@ def eval_file(workdir: str, step: int) -> str:
     return os.path.join(workdir, f"eval_{step}.json")
 
 
+def gaussian_fit_file(workdir: str) -> str:
+    """The Gaussian experiment's learned fit against its target."""
+    return os.path.join(workdir, "gaussian_fit.json")
+
+
 def memorisation_plot(workdir: str) -> str:
     return os.path.join(workdir, "memorisation.png")
 
 
 def replaced_dir(workdir: str, stamp: str) -> str:
     return os.path.join(workdir, f"{REPLACED_PREFIX}{stamp}")
+
+
+def time_stamp() -> str:
+    """The time as the names of moved-aside folders carry it: UTC, to the second."""
+    return datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
 
 
 def sweep_file(root: str) -> str:
@@ -120,6 +147,23 @@ def best_of_k_plot(root: str) -> str:
     return os.path.join(root, "best_of_k.png")
 
 
+def move_run_aside(workdir: str, keep: tuple[str, ...]) -> str | None:
+    """Moves a workdir's contents (except `keep` and earlier replaced runs) into
+    `replaced_<time>/`.
+
+    Returns:
+      The folder they went to, or None if there was nothing to move.
+    """
+    names = [n for n in os.listdir(workdir) if n not in keep and not n.startswith(REPLACED_PREFIX)]
+    if not names:
+        return None
+    target = replaced_dir(workdir, time_stamp())
+    os.makedirs(target)
+    for name in names:
+        shutil.move(os.path.join(workdir, name), os.path.join(target, name))
+    return target
+
+
 def prepare(workdir: str) -> str:
     """Creates `workdir` if needed; returns its absolute path. One-line error if it cannot."""
     path = os.path.abspath(workdir)
@@ -138,7 +182,7 @@ class WorkdirLock:
     """Held by the one process that trains in a workdir; `with WorkdirLock(path):`."""
 
     def __init__(self, workdir: str):
-        self.path = os.path.join(workdir, LOCK_NAME)
+        self.path = lock_file(workdir)
         self._fd: int | None = None
 
     def acquire(self) -> None:

@@ -8,7 +8,6 @@ from testing_configs import gaussian_config
 from gan_jax import evaluation, sampling, workdir
 from gan_jax.errors import UserError
 from gan_jax.metrics import frechet, inception_score
-from gan_jax.metrics.gaussian import fit_gaussian
 from gan_jax.state import build_gan, create_state, sample_latents
 
 
@@ -81,8 +80,9 @@ def test_streamed_gaussian_fit_equals_one_array_fit():
     state = create_state(gan, 0)
     key = jax.random.key(4)
     n = sampling.LATENT_CHUNK + 345  # two latent chunks, 21 generator calls
-    fit = evaluation.gaussian_fit(gan, state, n, key)
-    mean, cov = fit_gaussian(sampling.generate_samples(gan, state, n, key))
+    fit = evaluation.gaussian_scores(gan, state, n, key)
+    samples = np.concatenate([x for _, x in sampling.generated_batches(gan, state, n, key)])
+    mean, cov = frechet.feature_statistics(samples)
     assert fit["num_samples"] == n
     np.testing.assert_allclose(fit["mean"], mean, rtol=1e-12)
     np.testing.assert_allclose(fit["cov"], cov, rtol=1e-9)

@@ -1,4 +1,4 @@
-"""Damaged checkpoints on disk (issue 11, finding 2): detected, skipped, re-saved.
+"""Damaged checkpoints on disk: detected, skipped, re-saved.
 
 Each case damages the newest of three steps of a short Gaussian run the way disks
 and crashes do (truncation, deletion, random bytes, three flipped bytes, missing or
@@ -18,14 +18,9 @@ from cli_runs import run
 from states import assert_states_equal
 from testing_configs import gaussian_config
 
-from gan_jax.checkpoint import (
-    Checkpoints,
-    DamagedCheckpointError,
-    checkpoint_dir,
-    damaged_dir,
-    restore_gan,
-)
+from gan_jax.checkpoint import Checkpoints, DamagedCheckpointError, restore_gan
 from gan_jax.train import train_and_evaluate
+from gan_jax.workdir import checkpoint_step_dir, checkpoints_dir, damaged_checkpoints_dir
 
 CONFIG = dict(num_epochs=3, checkpoint_every_steps=10, keep_checkpoints=3)  # steps 10, 20, 30
 
@@ -113,23 +108,23 @@ def unbroken(tmp_path_factory):
 def test_damaged_newest_step_is_skipped_then_resaved(tmp_path, unbroken, damage):
     workdir = str(tmp_path / "run")
     shutil.copytree(unbroken, workdir)
-    damage(os.path.join(checkpoint_dir(workdir), "30"))
+    damage(checkpoint_step_dir(workdir, 30))
 
     # A reader falls back to step 20 and leaves the damaged step where it is.
-    with Checkpoints(checkpoint_dir(workdir), read_only=True) as checkpoints:
+    with Checkpoints(checkpoints_dir(workdir), read_only=True) as checkpoints:
         with pytest.raises(DamagedCheckpointError, match="step 30"):
             checkpoints.restore_latest(step=30)
         assert checkpoints.restore_latest().step == 20
     _, _, step = restore_gan(workdir)
     assert step == 20
-    assert os.path.isdir(os.path.join(checkpoint_dir(workdir), "30"))
+    assert os.path.isdir(checkpoint_step_dir(workdir, 30))
 
     # Training moves it aside, retrains 20 -> 30 and saves 30 again, identically.
     resumed = train_and_evaluate(gaussian_config(**CONFIG), workdir)
-    assert len(os.listdir(damaged_dir(workdir))) == 1
+    assert len(os.listdir(damaged_checkpoints_dir(workdir))) == 1
     _, expected, _ = restore_gan(unbroken)
     assert_states_equal(resumed, expected)
-    with Checkpoints(checkpoint_dir(workdir), read_only=True) as checkpoints:
+    with Checkpoints(checkpoints_dir(workdir), read_only=True) as checkpoints:
         assert checkpoints.all_steps() == [10, 20, 30]
         assert checkpoints.restore_latest().step == 30
 
@@ -139,7 +134,7 @@ def test_a_step_without_orbaxs_metadata_file_still_restores_verified(tmp_path, u
     # the digest check says they are the very bits that were saved.
     workdir = str(tmp_path / "run")
     shutil.copytree(unbroken, workdir)
-    delete_metadata(os.path.join(checkpoint_dir(workdir), "30"))
+    delete_metadata(checkpoint_step_dir(workdir, 30))
     _, state, step = restore_gan(workdir)
     _, expected, _ = restore_gan(unbroken)
     assert step == 30
@@ -149,7 +144,7 @@ def test_a_step_without_orbaxs_metadata_file_still_restores_verified(tmp_path, u
 def test_sample_cli_warns_in_one_line_and_uses_the_older_step(tmp_path, unbroken):
     workdir = str(tmp_path / "run")
     shutil.copytree(unbroken, workdir)
-    flip_three_bytes(os.path.join(checkpoint_dir(workdir), "30"))
+    flip_three_bytes(checkpoint_step_dir(workdir, 30))
     result = run("gan_jax.sample", f"--workdir={workdir}", f"--out={tmp_path}/s.png")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "of step 20" in result.stdout
@@ -162,7 +157,7 @@ def test_every_step_damaged_is_a_one_line_error(tmp_path, unbroken):
     workdir = str(tmp_path / "run")
     shutil.copytree(unbroken, workdir)
     for step in (10, 20, 30):
-        delete_config(os.path.join(checkpoint_dir(workdir), str(step)))
+        delete_config(checkpoint_step_dir(workdir, step))
     result = run("gan_jax.sample", f"--workdir={workdir}", f"--out={tmp_path}/s.png")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr

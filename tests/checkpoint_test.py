@@ -13,6 +13,7 @@ from testing_configs import gaussian_config
 from gan_jax.checkpoint import Checkpoints, NoCheckpointError, restore_gan
 from gan_jax.state import build_gan, create_state
 from gan_jax.train import train_and_evaluate
+from gan_jax.workdir import checkpoints_dir
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 
@@ -65,7 +66,7 @@ def test_a_reader_whose_steps_a_writer_prunes_lists_again(tmp_path, caplog):
     they are not damaged, and `restore_gan` finds the newer ones."""
     config = gaussian_config()
     gan = build_gan(config)
-    directory = str(tmp_path / "checkpoints")
+    directory = checkpoints_dir(tmp_path)
     states = {s: create_state(gan, s) for s in (10, 20, 30, 40)}
     with Checkpoints(directory, max_to_keep=2, asynchronous=False) as writer:
         writer.save(10, states[10], config)
@@ -103,7 +104,7 @@ def test_a_step_pruned_while_a_reader_lists_them_is_listed_again(tmp_path, monke
     # the reader lists again instead of failing (seen in CI beside a training run).
     config = gaussian_config()
     gan = build_gan(config)
-    with Checkpoints(str(tmp_path / "checkpoints")) as checkpoints:
+    with Checkpoints(checkpoints_dir(tmp_path)) as checkpoints:
         checkpoints.save(10, create_state(gan, 0), config)
     real_init, calls = Checkpoints.__init__, []
 
@@ -130,4 +131,4 @@ def test_a_checkpoint_from_before_the_optional_state_parts_restores_and_resumes(
     config = dataclasses.replace(gan.config, num_epochs=2)
     resumed = train_and_evaluate(config, workdir)
     assert int(resumed.step) == 4
-    assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["2", "4"]
+    assert sorted(os.listdir(checkpoints_dir(workdir))) == ["2", "4"]

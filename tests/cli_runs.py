@@ -49,14 +49,6 @@ def wait_for(predicate, timeout: float = 120, interval: float = 0.05) -> None:
         time.sleep(interval)
 
 
-def finished_steps(workdir: str) -> list[int]:
-    """The finalised checkpoint steps on disk (what a reader would see)."""
-    directory = os.path.join(workdir, "checkpoints")
-    if not os.path.isdir(directory):
-        return []
-    return sorted(int(n) for n in os.listdir(directory) if n.isdigit())
-
-
 def interrupt(process: subprocess.Popen, signum: int = signal.SIGTERM, timeout: float = 120):
     """Sends `signum`; returns (returncode, stdout, stderr)."""
     process.send_signal(signum)

@@ -8,7 +8,6 @@ Usage: python tests/data_parallel_runs.py MNIST_DATA_DIR SPRITES_DATA_DIR
 """
 
 import json
-import os
 import sys
 import tempfile
 
@@ -19,6 +18,7 @@ from experiments import cgan_mnist, dcgan_pokemon, mlp_gan_mnist_deep
 from gan_jax.checkpoint import restore_gan
 from gan_jax.config import replace
 from gan_jax.train import train_and_evaluate, train_group
+from gan_jax.workdir import metrics_file
 
 
 def largest_difference(a: object, b: object) -> float:
@@ -38,7 +38,7 @@ def largest_difference(a: object, b: object) -> float:
 
 def step_metrics(workdir: str) -> list[dict[str, float]]:
     """metrics.jsonl's records: one per step, as each epoch below is one batch."""
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    with open(metrics_file(workdir)) as f:
         records = [json.loads(line) for line in f]
     return [{k: v for k, v in r.items() if k not in ("examples_per_sec", "step")} for r in records]
 

@@ -14,10 +14,16 @@ from PIL import Image
 from testing_configs import gaussian_config
 
 from experiments import mlp_gan_mnist
+from gan_jax import evaluation
+from gan_jax.config import DataConfig, replace
+from gan_jax.data import catalog
 from gan_jax.evaluation import Evaluator
 from gan_jax.metrics import domain_classifier, mnist_classifier
+from gan_jax.metrics.feature_scores import FeatureNetwork
 from gan_jax.metrics.gaussian import wasserstein2_gaussian
+from gan_jax.state import build_gan, create_state
 from gan_jax.train import train_and_evaluate
+from gan_jax.workdir import eval_file, metrics_file
 
 
 def run_module(module: str, *args: str) -> subprocess.CompletedProcess:
@@ -90,6 +96,34 @@ def test_gaussian_checkpoint_scores_w2(gaussian_workdir, tmp_path):
     assert scores == read_json(outs[1])  # a fixed sampling key: same score every time
 
 
+@pytest.mark.parametrize("name", [*catalog.DATA_SETS, "pokemon/sprites", "my_folder"])
+def test_scores_are_those_the_catalog_names(name, monkeypatch, caplog):
+    # Stand-ins that are always found: which networks are looked for is the table's call.
+    for network in ("classifier", "inception"):
+        stand_in = FeatureNetwork(network, network, lambda images: None)
+        monkeypatch.setattr(evaluation, f"{network}_network", lambda *_, n=stand_in: n)
+    evaluator = Evaluator(replace(gaussian_config(), data=DataConfig(name)))
+    fits = catalog.kind_of(name).scores
+    prefixes = [prefix for prefix, _ in evaluator.feature_networks()]
+    networks = ((catalog.CLASSIFIER, ""), (catalog.INCEPTION, "inception_"))
+    assert prefixes == [prefix for family, prefix in networks if family in fits]
+    assert evaluator.checks_memorisation == (catalog.MEMORISATION in fits)
+    # An image set the table knows has no labels is not read to find that out.
+    unlabelled = catalog.INCEPTION in fits and catalog.CLASSIFIER not in fits
+    assert ("has no class labels" in caplog.text) == unlabelled
+
+
+def test_the_gaussian_gets_its_w2_and_nothing_else():
+    config = gaussian_config()
+    gan = build_gan(config)
+    scores, pairs = Evaluator(config, num_samples=100).scores_and_pairs(gan, create_state(gan, 0))
+    assert pairs is None
+    assert set(scores) == {"mean", "cov", "target_mean", "target_cov", "w2", "num_samples"}
+    # The real floor is MNIST's alone (`evaluation.real_mnist_floor`).
+    floors = [n for n, kind in catalog.DATA_SETS.items() if catalog.REAL_FLOOR in kind.scores]
+    assert floors == ["mnist"]
+
+
 def test_mnist_checkpoint_scores(mnist_workdirs, mnist_classifier_dir, mnist_data_dir):
     workdir = mnist_workdirs["mlp_gan_mnist"]
     result = run_evaluate(
@@ -99,7 +133,7 @@ def test_mnist_checkpoint_scores(mnist_workdirs, mnist_classifier_dir, mnist_dat
         f"--data_dir={mnist_data_dir}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    scores = read_json(os.path.join(workdir, "eval_20.json"))
+    scores = read_json(eval_file(workdir, 20))
     assert scores["experiment"] == "mlp_gan_mnist" and scores["step"] == 20
     # Twenty steps in, G is far from MNIST: a large distance, but every value in range.
     # Seeds 0-7 (GAN and classifier alike) on an AMD EPYC (Zen 4, AVX-512), natively and
@@ -117,7 +151,8 @@ def test_mnist_checkpoint_scores(mnist_workdirs, mnist_classifier_dir, mnist_dat
         assert 0.0 <= scores[name] <= 1.0, name
     assert scores["precision"] < 0.5 and scores["coverage"] < 0.5
     assert scores["density"] >= 0.0
-    grid = Image.open(os.path.join(workdir, "eval_20_nearest.png"))
+    # Named after the JSON file, beside it (`--out` chooses both).
+    grid = Image.open(os.path.splitext(eval_file(workdir, 20))[0] + "_nearest.png")
     assert grid.size[0] > grid.size[1] > 0  # 64 pairs: 16 columns, 8 rows
 
 
@@ -138,7 +173,7 @@ def test_conditional_checkpoint_scores_label_accuracy(mnist_workdirs, mnist_clas
 
 
 def test_training_logs_scores_every_epoch(mnist_workdirs):
-    with open(os.path.join(mnist_workdirs["mlp_gan_mnist"], "metrics.jsonl")) as f:
+    with open(metrics_file(mnist_workdirs["mlp_gan_mnist"])) as f:
         records = [json.loads(line) for line in f]
     assert [r["epoch"] for r in records] == [1, 2]
     for record in records:
@@ -204,7 +239,7 @@ def test_unwritable_out_fails_before_scoring(gaussian_workdir, tmp_path):
         assert result.stdout == ""  # refused before any scoring
     # The default path, <workdir>/eval_<step>.json, blocked: the message names --out.
     workdir = shutil.copytree(gaussian_workdir, tmp_path / "run")
-    os.mkdir(workdir / "eval_150.json")
+    os.mkdir(eval_file(workdir, 150))
     line = assert_one_line_error(run_evaluate(f"--workdir={workdir}"), "error: cannot write")
     assert "eval_150.json" in line and "--out" in line
 

@@ -1,4 +1,4 @@
-"""Divergence and bad surroundings (issue 11, findings 6 and 8): one line, nothing lost."""
+"""Divergence and bad surroundings: one line, nothing lost."""
 
 import json
 import os
@@ -6,9 +6,10 @@ import subprocess
 import uuid
 
 import pytest
-from cli_runs import GAUSSIAN, finished_steps, run
+from cli_runs import GAUSSIAN, run
 
 from gan_jax.checkpoint import restore_gan
+from gan_jax.workdir import checkpoint_steps, checkpoints_dir, metrics_file
 
 FAST = ("--num_fit_samples=1000", "--checkpoint_every_steps=50")
 
@@ -20,7 +21,7 @@ def last_line(result):
 def test_divergence_stops_without_saving_a_non_finite_state(tmp_path):
     args = (f"--workdir={tmp_path}", *FAST)
     assert run(GAUSSIAN, *args, "--num_epochs=1").returncode == 0  # steps 50, 100, 125
-    good = finished_steps(tmp_path)
+    good = checkpoint_steps(tmp_path)
     # Resuming with an absurd learning rate (a change that is allowed) blows up.
     result = run(GAUSSIAN, *args, "--num_epochs=3", "--lr_d=1e38", "--lr_g=1e38")
     assert result.returncode == 1
@@ -31,10 +32,10 @@ def test_divergence_stops_without_saving_a_non_finite_state(tmp_path):
     assert line.startswith("error: training diverged at step ")
     assert 126 <= int(line.split("at step ")[1].split(":")[0]) <= 150
     assert "nothing past step 125 was saved" in line
-    assert finished_steps(tmp_path) == good
+    assert checkpoint_steps(tmp_path) == good
     _, state, step = restore_gan(str(tmp_path))
     assert step == int(state.step) == 125
-    with open(tmp_path / "metrics.jsonl") as f:
+    with open(metrics_file(tmp_path)) as f:
         records = [json.loads(x, parse_constant=pytest.fail) for x in f]
     assert [r["epoch"] for r in records] == [1]
 
@@ -45,7 +46,7 @@ def test_divergence_before_any_checkpoint(tmp_path):
     assert "Traceback" not in result.stderr
     assert last_line(result).startswith("error: training diverged at step 1: ")
     assert "no checkpoint was saved" in last_line(result)
-    assert finished_steps(tmp_path) == []
+    assert checkpoint_steps(tmp_path) == []
 
 
 def test_workdir_that_is_a_file_or_under_a_file(tmp_path):
@@ -85,7 +86,7 @@ def test_a_full_disk_is_one_line_and_the_run_resumes_after(small_disk):
     assert "Traceback" not in result.stderr
     line = last_line(result)
     assert line.startswith("error: out of disk space"), line
-    steps = finished_steps(workdir)
+    steps = checkpoint_steps(workdir)
     assert steps and f"step {steps[-1]}" in line
     _, _, step = restore_gan(str(workdir))  # the newest complete checkpoint restores
     assert step == steps[-1]
@@ -94,4 +95,4 @@ def test_a_full_disk_is_one_line_and_the_run_resumes_after(small_disk):
     again = run(GAUSSIAN, *args)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "W2 to the target Gaussian" in again.stdout
-    assert not [n for n in os.listdir(workdir / "checkpoints") if "tmp" in n]
+    assert not [n for n in os.listdir(checkpoints_dir(workdir)) if "tmp" in n]

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from cli_runs import REPO
 
+from gan_jax.workdir import gaussian_fit_file, metrics_file
+
 SCRIPT = os.path.join(REPO, "experiments", "gaussian_2d.py")
 
 
@@ -36,7 +38,7 @@ def test_defaults_reach_equilibrium_and_fit_the_gaussian(tmp_path):
         f"--workdir={tmp_path}",
         "--out=samples.png",
     ]
-    with open(tmp_path / "metrics.jsonl") as f:
+    with open(metrics_file(tmp_path)) as f:
         records = [json.loads(line) for line in f]
     assert [r["epoch"] for r in records] == list(range(1, 21))
     assert records[-1]["step"] == 2500
@@ -47,7 +49,7 @@ def test_defaults_reach_equilibrium_and_fit_the_gaussian(tmp_path):
     # final deviation; epoch 1 is at loss_D 0.44, loss_G 1.41, and a D that wins is far below.
     assert records[-1]["loss_d"] == pytest.approx(np.log(2), abs=0.03)
     assert records[-1]["loss_g"] == pytest.approx(np.log(2), abs=0.03)
-    with open(tmp_path / "gaussian_fit.json") as f:
+    with open(gaussian_fit_file(str(tmp_path))) as f:
         fit = json.load(f)
     np.testing.assert_allclose(fit["target_cov"], [[1.01, 1.95], [1.95, 4.25]], atol=1e-9)
     # W2 after 2,500 steps is chaotic in the seed and in the CPU's float rounding: seed 0
@@ -57,6 +59,8 @@ def test_defaults_reach_equilibrium_and_fit_the_gaussian(tmp_path):
     # the largest W2 measured, and still below every broken outcome: an untrained G scores
     # 3.15-3.20, a point mass at the target mean 2.29, the target's shape at mean 0 2.24.
     assert fit["w2"] < 1.5
+    # The run folder's layout as the README documents it, spelled out on purpose: every
+    # other test asks gan_jax.workdir for these paths, so this one pins the names.
     for name in ("losses.png", "config.json", "samples/epoch_0020.png", "checkpoints/2500"):
         assert os.path.exists(tmp_path / name), name
     assert os.listdir(tmp_path / "tensorboard")

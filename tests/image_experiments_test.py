@@ -20,6 +20,15 @@ from gan_jax.data import image_folder, quickdraw
 from gan_jax.data.image_files import FitOptions
 from gan_jax.metrics import inception
 from gan_jax.train import train_and_evaluate
+from gan_jax.workdir import (
+    checkpoints_dir,
+    eval_file,
+    loss_plot,
+    memorisation_plot,
+    metrics_file,
+    sample_grid,
+    tensorboard_dir,
+)
 
 # experiment: (settings of a few-step run, generated image shape)
 CASES = {
@@ -77,7 +86,7 @@ def run_experiment(name: str, workdir: str, data_dir: str, num_epochs: int):
 
 
 def read_records(workdir) -> list[dict]:
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    with open(metrics_file(workdir)) as f:
         return [json.loads(line) for line in f]
 
 
@@ -109,13 +118,13 @@ def test_few_steps_write_outputs_and_resume_exactly(name, data_dir, tmp_path):
     assert_states_equal(resumed_state, unbroken_state)
 
     last_epoch = 2 * epochs
-    grid = Image.open(os.path.join(resumed, "samples", f"epoch_{last_epoch:04d}.png"))
+    grid = Image.open(sample_grid(resumed, last_epoch))
     assert grid.size[0] > 8 * CASES[name][1][1]  # an 8x8 grid of samples
-    assert os.path.exists(os.path.join(resumed, "losses.png"))
-    assert os.listdir(os.path.join(resumed, "tensorboard"))
+    assert os.path.exists(loss_plot(resumed))
+    assert os.listdir(tensorboard_dir(resumed))
     if name == "quickdraw_camel":
         assert "memorisation check: mean L1 to the nearest training image" in result.stdout
-        assert os.path.exists(os.path.join(resumed, "memorisation.png"))
+        assert os.path.exists(memorisation_plot(resumed))
     else:  # a colour grid from `sample` (tests/sample_test.py covers grayscale and points)
         out = str(tmp_path / "samples.png")
         sampled = subprocess.run(
@@ -158,7 +167,7 @@ def _assert_scored_in_inceptions_features(workdir: str, tmp_path) -> None:
 
     result = evaluate(weights)
     assert result.returncode == 0, result.stderr[-3000:]
-    with open(os.path.join(workdir, "eval_8.json")) as f:
+    with open(eval_file(workdir, 8)) as f:
         scores = json.load(f)
     for name in ("fid", "kid", "precision", "recall", "density", "coverage", "is"):
         assert np.isfinite(scores[f"inception_{name}"]), name
@@ -209,7 +218,7 @@ def test_an_experiment_trains_on_the_users_own_images(own_images, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     records = read_records(workdir)
     assert [r["step"] for r in records] == [5, 10]  # 40 images, batch 8
-    assert os.path.exists(os.path.join(workdir, "samples", "epoch_0002.png"))
+    assert os.path.exists(sample_grid(workdir, 2))
 
 
 @pytest.mark.parametrize(
@@ -230,4 +239,4 @@ def test_a_set_that_does_not_fit_is_one_line(own_images, tmp_path, experiment, m
     line = assert_one_line_error(result, f"error: {message}")
     if experiment == "dcgan_pokemon":
         assert "image_folder --path=DIR --name=NAME --image_size=64 --channels=3" in line
-    assert not os.path.exists(tmp_path / "run" / "checkpoints")
+    assert not os.path.exists(checkpoints_dir(tmp_path / "run"))

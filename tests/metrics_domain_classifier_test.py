@@ -23,6 +23,25 @@ from gan_jax.data import image_folder, source
 from gan_jax.data.image_files import FitOptions
 from gan_jax.metrics import domain_classifier as dc
 from gan_jax.metrics import mnist_classifier
+from gan_jax.metrics.classifier_data import NoLabelsError, data_digest, labelled_set, split_held_out
+from gan_jax.metrics.classifier_net import (
+    MNIST_ARCHITECTURE,
+    Architecture,
+    Conv3x3,
+    _max_pool_2x2,
+    architecture_for,
+    init_params,
+    num_stages,
+)
+from gan_jax.metrics.classifier_store import (
+    NoClassifierError,
+    classifier_dir,
+    dataset_key,
+    default_classifier_dir,
+    load_classifier,
+    save_classifier,
+)
+from gan_jax.metrics.classifier_training import TrainingSettings, _random_flip, train_classifier
 
 SIZE = 32
 COLOURS = {"red": (220, 50, 40), "blue": (40, 80, 220)}
@@ -86,7 +105,7 @@ def data_dir(tmp_path_factory) -> str:
 
 # 192 steps of 32 on the 540 training images. Data seeds 0-3 x training seeds 0-1 on an
 # AMD EPYC: held-out accuracy 0.967-1.0 (mean 0.988; 12 and 20 epochs alike).
-SHORT = dc.TrainingSettings(num_epochs=12, batch_size=32)
+SHORT = TrainingSettings(num_epochs=12, batch_size=32)
 
 
 @pytest.fixture(scope="session")
@@ -108,8 +127,8 @@ class _OldMnistClassifier(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        x = dc._max_pool_2x2(nn.relu(dc.Conv3x3(32)(x)))
-        x = dc._max_pool_2x2(nn.relu(dc.Conv3x3(64)(x)))
+        x = _max_pool_2x2(nn.relu(Conv3x3(32)(x)))
+        x = _max_pool_2x2(nn.relu(Conv3x3(64)(x)))
         features = nn.relu(nn.Dense(128)(x.reshape(x.shape[0], -1)))
         return features, nn.Dense(10)(features)
 
@@ -162,45 +181,45 @@ def test_28x28x1_with_10_classes_is_the_mnist_classifier_bit_for_bit():
     images, _, _ = coloured_shapes(seed=1)  # the first 256, as 28x28 grey, 10 labels
     images = images[:256, 2:30, 2:30].mean(axis=-1, keepdims=True).astype(np.uint8)
     labels = np.arange(len(images), dtype=np.int32) % 10
-    settings = dc.TrainingSettings(num_epochs=2, batch_size=64, learning_rate=2e-3)
-    new = dc.train_classifier(images, labels, 10, settings)
+    settings = TrainingSettings(num_epochs=2, batch_size=64, learning_rate=2e-3)
+    new = train_classifier(images, labels, 10, settings)
     old = _old_mnist_training(
         images, labels, seed=0, num_epochs=2, batch_size=64, learning_rate=2e-3, shift=1
     )
     assert jax.tree.structure(new) == jax.tree.structure(old)
     for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(old), strict=True):
         np.testing.assert_array_equal(a, b)
-    assert dc.architecture_for((28, 28, 1), 10) == dc.MNIST_ARCHITECTURE
+    assert architecture_for((28, 28, 1), 10) == MNIST_ARCHITECTURE
     assert mnist_classifier.ARCHITECTURE == "conv32-pool-conv64-pool-dense128-dense10/v1"
 
 
 # --- Other shapes ------------------------------------------------------------------------
 
 
-def _param_count(architecture: dc.Architecture) -> int:
-    shapes = jax.eval_shape(functools.partial(dc.init_params, architecture), jax.random.key(0))
+def _param_count(architecture: Architecture) -> int:
+    shapes = jax.eval_shape(functools.partial(init_params, architecture), jax.random.key(0))
     return sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(shapes))
 
 
 def test_stages_widths_and_parameter_counts():
-    sprites = dc.architecture_for((64, 64, 3), 650)
+    sprites = architecture_for((64, 64, 3), 650)
     assert sprites.widths == (32, 64, 128) and sprites.feature_dim == 256
     assert sprites.tag == "conv32-pool-conv64-pool-conv128-pool-dense256-dense650/v1"
     # Convs 896 + 18,496 + 73,856; Dense 8*8*128 -> 256: 2,097,408; 256 -> 650: 167,050.
     assert _param_count(sprites) == 2_357_706
-    assert _param_count(dc.MNIST_ARCHITECTURE) == 421_642  # flax's MNIST CNN has 825,034
+    assert _param_count(MNIST_ARCHITECTURE) == 421_642  # flax's MNIST CNN has 825,034
     sides = {8: 1, 9: 1, 16: 1, 17: 2, 28: 2, 32: 2, 33: 3, 64: 3, 96: 4, 256: 5}
-    assert {side: dc.num_stages((side, 1000, 3)) for side in sides} == sides
+    assert {side: num_stages((side, 1000, 3)) for side in sides} == sides
 
 
 def test_odd_sides_are_pooled_with_a_short_last_window():
     x = jax.random.uniform(jax.random.key(0), (2, 7, 5, 3))  # >= 0, as after a ReLU
     expected = nn.max_pool(x, (2, 2), strides=(2, 2), padding=((0, 1), (0, 1)))
-    np.testing.assert_array_equal(dc._max_pool_2x2(x), expected)
+    np.testing.assert_array_equal(_max_pool_2x2(x), expected)
     # 17 x 23 -> 9 x 12 -> 5 x 6: two stages; any N (the last batch is padded).
-    architecture = dc.architecture_for((17, 23, 3), 4)
+    architecture = architecture_for((17, 23, 3), 4)
     # Random weights drawn in NumPy (any will do): Flax's init takes seconds here.
-    shapes = jax.eval_shape(functools.partial(dc.init_params, architecture), jax.random.key(0))
+    shapes = jax.eval_shape(functools.partial(init_params, architecture), jax.random.key(0))
     rng = np.random.default_rng(0)
     params = jax.tree.map(lambda s: rng.normal(0, 0.05, s.shape).astype(np.float32), shapes)
     assert params["Dense_0"]["kernel"].shape == (5 * 6 * 64, 128)
@@ -216,7 +235,7 @@ def test_odd_sides_are_pooled_with_a_short_last_window():
 
 def test_learns_coloured_shapes(cache, data_dir, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", cache)
-    directory = dc.set_classifier_dir(dc.labelled_set("shapes", data_dir))
+    directory = dc.set_classifier_dir(labelled_set("shapes", data_dir))
     assert directory.startswith(os.path.join(cache, "gan_jax", "classifiers", "image_folder-"))
     with open(os.path.join(directory, "info.json")) as f:
         info = json.load(f)
@@ -224,7 +243,7 @@ def test_learns_coloured_shapes(cache, data_dir, monkeypatch):
     assert (info["num_train"], info["num_held_out"]) == (540, 60)
     # At most 2 of 60 wrong over 8 seeds (`SHORT`); the bound allows 9 (chance: 50).
     assert info["held_out_accuracy"] >= 0.85
-    assert info["architecture"] == dc.architecture_for((32, 32, 3), 6).tag
+    assert info["architecture"] == architecture_for((32, 32, 3), 6).tag
 
 
 def test_the_cached_classifier_is_loaded_not_retrained(cache, data_dir, monkeypatch, caplog):
@@ -232,43 +251,43 @@ def test_the_cached_classifier_is_loaded_not_retrained(cache, data_dir, monkeypa
     monkeypatch.setattr(dc, "train_and_save", None)  # any training would fail
     params, info = dc.classifier_for("shapes", data_dir)
     assert "training one" not in caplog.text
-    data = dc.labelled_set("shapes", data_dir)
+    data = labelled_set("shapes", data_dir)
     assert info["data_digest"] == data.digest
     assert info["params_digest"] == state_digest(params)
     assert dc.accuracy(params, *data.held_out) == info["held_out_accuracy"]
 
 
 def test_save_returns_the_info_that_load_reads(tmp_path):
-    architecture = dc.architecture_for((12, 12, 2), 3)
-    params = dc.init_params(architecture, jax.random.key(1))
-    saved = dc.save_classifier(str(tmp_path), architecture, params, {"held_out_accuracy": 0.5})
-    restored, info = dc.load_classifier(str(tmp_path), expected=architecture)
+    architecture = architecture_for((12, 12, 2), 3)
+    params = init_params(architecture, jax.random.key(1))
+    saved = save_classifier(str(tmp_path), architecture, params, {"held_out_accuracy": 0.5})
+    restored, info = load_classifier(str(tmp_path), expected=architecture)
     assert info == saved and info["architecture"] == architecture.tag
     assert info["params_digest"] == state_digest(restored) == state_digest(params)
 
 
 def test_a_changed_set_gets_another_key_and_a_stale_classifier_is_refused(cache, data_dir):
-    data = dc.labelled_set("shapes", data_dir)
+    data = labelled_set("shapes", data_dir)
     images = data.train.images.copy()
     images[123, 4, 5, 0] ^= 1  # one bit of one pixel
-    digest = dc.data_digest(images, data.train.labels)
+    digest = data_digest(images, data.train.labels)
     assert digest != data.digest
-    assert dc.dataset_key(data.variant, digest) != dc.dataset_key(data.variant, data.digest)
-    relabelled = dc.data_digest(data.train.images, np.roll(data.train.labels, 1))
+    assert dataset_key(data.variant, digest) != dataset_key(data.variant, data.digest)
+    relabelled = data_digest(data.train.images, np.roll(data.train.labels, 1))
     assert relabelled != data.digest
     directory = os.path.join(
-        cache, "gan_jax", "classifiers", dc.dataset_key(data.variant, data.digest)
+        cache, "gan_jax", "classifiers", dataset_key(data.variant, data.digest)
     )
-    with pytest.raises(dc.NoClassifierError, match="trained on other data") as error:
-        dc.load_classifier(directory, data_digest=digest, dataset="shapes")
+    with pytest.raises(NoClassifierError, match="trained on other data") as error:
+        load_classifier(directory, data_digest=digest, dataset="shapes")
     assert "\n" not in str(error.value)
-    other_shape = dc.architecture_for((64, 64, 3), 6)
-    with pytest.raises(dc.NoClassifierError, match="retrain it with"):
-        dc.load_classifier(directory, expected=other_shape, dataset="shapes")
+    other_shape = architecture_for((64, 64, 3), 6)
+    with pytest.raises(NoClassifierError, match="retrain it with"):
+        load_classifier(directory, expected=other_shape, dataset="shapes")
 
 
 def test_a_set_without_labels_is_refused_in_one_line(data_dir, tmp_path):
-    with pytest.raises(dc.NoLabelsError) as error:
+    with pytest.raises(NoLabelsError) as error:
         dc.classifier_for("plain", data_dir)
     assert "\n" not in str(error.value) and "--inception_weights" in str(error.value)
     result = run(
@@ -283,16 +302,16 @@ def test_a_set_without_labels_is_refused_in_one_line(data_dir, tmp_path):
 
 def test_mnist_keeps_its_place(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert dc.default_classifier_dir() == str(tmp_path / "gan_jax" / "mnist_classifier")
-    assert mnist_classifier.default_classifier_dir() == dc.default_classifier_dir()
-    key = dc.dataset_key("pokemon/sprites/1.1.0", "0123456789abcdef" * 4)
+    assert default_classifier_dir() == str(tmp_path / "gan_jax" / "mnist_classifier")
+    assert mnist_classifier.default_classifier_dir() == default_classifier_dir()
+    key = dataset_key("pokemon/sprites/1.1.0", "0123456789abcdef" * 4)
     assert key == "pokemon-sprites-1.1.0-0123456789abcdef"
-    assert dc.classifier_dir(key) == str(tmp_path / "gan_jax" / "classifiers" / key)
+    assert classifier_dir(key) == str(tmp_path / "gan_jax" / "classifiers" / key)
 
 
 def test_flip_mirrors_about_half_of_the_images():
     images = jnp.arange(64 * 2 * 3, dtype=jnp.float32).reshape(64, 2, 3, 1)
-    flipped = np.asarray(dc._random_flip(jax.random.key(0), images))
+    flipped = np.asarray(_random_flip(jax.random.key(0), images))
     mirrored = np.all(flipped == np.asarray(images)[:, :, ::-1], axis=(1, 2, 3))
     kept = np.all(flipped == np.asarray(images), axis=(1, 2, 3))
     assert np.all(mirrored ^ kept) and 16 <= mirrored.sum() <= 48
@@ -300,6 +319,6 @@ def test_flip_mirrors_about_half_of_the_images():
 
 def test_split_held_out_takes_every_tenth():
     data = source.ArrayData(np.zeros((25, 2, 2, 1), np.uint8), np.arange(25, dtype=np.int32))
-    train, held_out = dc.split_held_out(data)
+    train, held_out = split_held_out(data)
     assert held_out.labels.tolist() == [9, 19]
     assert len(train.labels) == 23 and not set(train.labels) & {9, 19}

@@ -16,11 +16,12 @@ import numpy as np
 import pytest
 from cli_runs import REPO
 
-from gan_jax.checkpoint import Checkpoints, checkpoint_dir, restore_gan
+from gan_jax.checkpoint import Checkpoints, restore_gan
 from gan_jax.data import source
 from gan_jax.data.pipeline import unscale
-from gan_jax.sampling import generate_samples
+from gan_jax.sampling import generated_batches
 from gan_jax.state import create_state
+from gan_jax.workdir import checkpoints_dir, loss_plot, metrics_file, sample_grid, tensorboard_dir
 
 CASES = {
     # experiment: flags for a short run (the document's other values stay).
@@ -54,7 +55,7 @@ def pixel_stats(images: np.ndarray) -> tuple[float, np.ndarray]:
 def test_short_run_learns(name, mnist_data_dir, tmp_path):
     result = run_experiment(name, str(tmp_path), mnist_data_dir, *CASES[name])
     assert result.returncode == 0, result.stderr[-3000:]
-    with open(tmp_path / "metrics.jsonl") as f:
+    with open(metrics_file(tmp_path)) as f:
         records = [json.loads(line) for line in f]
     num_epochs = int(CASES[name][1].split("=")[1])
     assert [r["epoch"] for r in records] == list(range(1, num_epochs + 1))
@@ -67,9 +68,9 @@ def test_short_run_learns(name, mnist_data_dir, tmp_path):
     # cgan_mnist 0.967-0.977 (mean 0.972, sd 0.003). Bound 0.99: D errs on at least 1%,
     # measured at least 2.3% (2.3x; the former 0.98 was 0.003 above cgan's worst seed).
     assert records[-1]["d_accuracy"] < 0.99, [r["d_accuracy"] for r in records]
-    for path in ("losses.png", f"samples/epoch_{num_epochs:04d}.png"):
-        assert os.path.exists(tmp_path / path), path
-    assert os.listdir(tmp_path / "tensorboard")
+    for path in (loss_plot(tmp_path), sample_grid(tmp_path, num_epochs)):
+        assert os.path.exists(path), path
+    assert os.listdir(tensorboard_dir(tmp_path))
 
     gan, trained, _ = restore_gan(str(tmp_path))
     key = jax.random.key(123)
@@ -85,7 +86,7 @@ def test_short_run_learns(name, mnist_data_dir, tmp_path):
             labels = np.arange(1000) % config.num_classes
             out = np.asarray(generate(gan, state, z, labels))
         else:
-            out = generate_samples(gan, state, 1000, key)
+            out = np.concatenate([x for _, x in generated_batches(gan, state, 1000, key)])
         return np.asarray(unscale(out, config.data.scaling))
 
     data_mean, data_image = pixel_stats(data)
@@ -105,14 +106,14 @@ def test_checkpoint_cadence_and_resume(mnist_data_dir, tmp_path):
     flags = ["--num_examples=2000", "--checkpoint_every_steps=20", "--keep_checkpoints=10"]
     first = run_experiment("mlp_gan_mnist", str(tmp_path), mnist_data_dir, *flags, "--num_epochs=2")
     assert first.returncode == 0, first.stderr[-3000:]
-    with Checkpoints(checkpoint_dir(str(tmp_path))) as checkpoints:
+    with Checkpoints(checkpoints_dir(tmp_path)) as checkpoints:
         assert checkpoints.all_steps() == [20, 40]
     second = run_experiment(
         "mlp_gan_mnist", str(tmp_path), mnist_data_dir, *flags, "--num_epochs=3"
     )
     assert second.returncode == 0, second.stderr[-3000:]
     assert "resuming at step 40" in second.stderr
-    with open(tmp_path / "metrics.jsonl") as f:
+    with open(metrics_file(tmp_path)) as f:
         assert [json.loads(line)["epoch"] for line in f] == [1, 2, 3]
 
 

@@ -1,4 +1,6 @@
-"""`create_optimizer` against plain optax, the injected learning rate and RMSprop's eps."""
+"""`create_optimizer` against plain optax, the injected hyperparameters and RMSprop's eps."""
+
+import dataclasses
 
 import jax
 import jax.numpy as jnp
@@ -8,6 +10,7 @@ import pytest
 
 from gan_jax.config import OptimizerConfig
 from gan_jax.optim import create_optimizer
+from gan_jax.sweep_spec import STATE_HYPERPARAMETERS
 
 PARAMS = {"w": jnp.array([0.5, -1.0, 2.0]), "b": jnp.array(0.25)}
 
@@ -55,6 +58,18 @@ def test_rmsprop_matches_optax_rmsprop(eps_in_sqrt):
 def test_learning_rate_is_readable_from_the_state(name):
     state = create_optimizer(OptimizerConfig(name, learning_rate=0.0125)).init(PARAMS)
     assert float(state.hyperparams["learning_rate"]) == np.float32(0.0125)
+
+
+def test_the_state_holds_exactly_the_listed_settings():
+    # A sweep's groups and a resume's rules trust the list: each of its settings must be
+    # in the optimizer state, and no other setting of the config may be.
+    settings = {field.name for field in dataclasses.fields(OptimizerConfig)}
+    held = {
+        name
+        for optimizer in ("adam", "rmsprop")
+        for name in create_optimizer(OptimizerConfig(optimizer)).init(PARAMS).hyperparams
+    }
+    assert held & settings == set(STATE_HYPERPARAMETERS)
 
 
 def test_keras_rmsprop_eps_is_added_to_the_root():

@@ -18,6 +18,7 @@ from generated_images import prepare_sprites
 from gan_jax import parallel
 from gan_jax.checkpoint import restore_gan, state_digest
 from gan_jax.errors import UserError
+from gan_jax.workdir import checkpoints_dir, metrics_file
 from gan_jax.xla_flags import with_patient_collectives
 
 # Four device threads on two busy cores can arrive far apart at a collective: the same
@@ -83,7 +84,7 @@ def test_a_batch_that_does_not_split_over_the_devices_is_one_line(mnist_data_dir
     )
     line = assert_one_line_error(result, "error:")
     assert "batch_size 100 does not split over num_devices=3" in line
-    assert not os.path.exists(os.path.join(tmp_path, "checkpoints"))
+    assert not os.path.exists(checkpoints_dir(tmp_path))
 
 
 def test_device_counts():
@@ -142,9 +143,9 @@ def test_two_processes_train_one_run_and_one_cpu_restores_it(mnist_data_dir, tmp
     assert reports[0] == reports[1]  # the same parameters and optimizer states in both
     assert reports[0]["devices"] == 4 and reports[0]["step"] == 8
     # One writer: each epoch's record once, one checkpoint of the last step.
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    with open(metrics_file(workdir)) as f:
         assert [json.loads(line)["step"] for line in f] == [4, 8]
-    assert os.listdir(os.path.join(workdir, "checkpoints")) == ["8"]
+    assert os.listdir(checkpoints_dir(workdir)) == ["8"]
     _, restored, step = restore_gan(workdir)  # this process: one CPU device
     assert step == 8 and state_digest(restored) == reports[0]["digest"]
     out = str(tmp_path / "samples.png")
@@ -170,7 +171,7 @@ def _start_endless_run(mnist_data_dir: str, workdir: str, *flags: str) -> list[s
             *flags,
         ]
     )
-    metrics = os.path.join(workdir, "metrics.jsonl")
+    metrics = metrics_file(workdir)
     wait_for(lambda: os.path.exists(metrics) and os.path.getsize(metrics) > 0, timeout=300)
     return processes
 
@@ -186,7 +187,7 @@ def test_a_signal_to_one_process_stops_both_at_one_step_with_one_checkpoint(
     messages = [err.strip().splitlines()[-1] for _, err in outputs]
     assert messages[0] == messages[1], messages
     step = int(messages[0].split(" at step ")[1].split(":")[0])
-    assert os.listdir(os.path.join(workdir, "checkpoints")) == [str(step)]
+    assert os.listdir(checkpoints_dir(workdir)) == [str(step)]
 
 
 @pytest.mark.parametrize(
@@ -213,7 +214,7 @@ def test_a_peer_lost_mid_run_stops_the_other_with_one_line(
         processes[victim].communicate()
     line = assert_one_line_error(result, expected)
     assert line.endswith("start the run again on every process to resume from it")
-    assert os.listdir(os.path.join(tmp_path, "checkpoints")) == []  # none was due
+    assert os.listdir(checkpoints_dir(tmp_path)) == []  # none was due
 
 
 def test_a_process_whose_peer_never_starts_stops_with_one_line(tmp_path):

@@ -1,6 +1,6 @@
 """What a training run survives, tried as a user would: real processes and real signals.
 
-Issue 11's findings 1, 3, 4 and 7: a reader beside a writer, metrics after an
+A reader beside a writer, metrics after an
 interruption, SIGTERM/SIGINT at any moment, and two trainers on one workdir. The
 runs are the D2L Gaussian experiment (no data set needed) with short dispatches
 and frequent checkpoints, so that saves are often in flight.
@@ -13,11 +13,12 @@ import signal
 import time
 
 import pytest
-from cli_runs import GAUSSIAN, finished_steps, interrupt, run, start, wait_for
+from cli_runs import GAUSSIAN, interrupt, run, start, wait_for
 from states import assert_states_equal
 
 from gan_jax.checkpoint import restore_gan
 from gan_jax.metric_writer import read_metrics
+from gan_jax.workdir import checkpoint_steps, checkpoints_dir, lock_file, metrics_file, sample_grids
 
 # 1,000 points, batch 8: 125 steps an epoch; checkpoints fall mid-epoch.
 FAST = ("--steps_per_dispatch=25", "--checkpoint_every_steps=50", "--num_fit_samples=1000")
@@ -39,22 +40,22 @@ def assert_same_final_state(workdir_a, workdir_b):
 
 
 def leftover_temporaries(workdir):
-    return glob.glob(os.path.join(workdir, "checkpoints", "*tmp*"))
+    return glob.glob(os.path.join(checkpoints_dir(workdir), "*tmp*"))
 
 
 def test_sigterm_saves_the_last_completed_step_and_exits_143(tmp_path):
     trainer = start(GAUSSIAN, *gaussian_args(tmp_path, "--num_epochs=400"))
-    wait_for(lambda: finished_steps(tmp_path))
+    wait_for(lambda: checkpoint_steps(tmp_path))
     returncode, _, stderr = interrupt(trainer, signal.SIGTERM)
     assert returncode == 128 + signal.SIGTERM, stderr[-2000:]
     assert "Traceback" not in stderr
     (line,) = [x for x in stderr.splitlines() if x.startswith("interrupted by SIGTERM")]
     step = int(line.split("at step ")[1].split(":")[0])
     assert f"checkpoint {step} is saved" in line
-    assert finished_steps(tmp_path)[-1] == step
+    assert checkpoint_steps(tmp_path)[-1] == step
     assert not leftover_temporaries(tmp_path)
     # The metrics hold every epoch up to the saved step, and nothing past it.
-    epochs = [r["epoch"] for r in read_metrics(os.path.join(tmp_path, "metrics.jsonl"))]
+    epochs = [r["epoch"] for r in read_metrics(metrics_file(tmp_path))]
     assert epochs == list(range(1, step // 125 + 1))
 
 
@@ -67,7 +68,7 @@ def test_sigint_during_start_up_is_one_line_and_no_crash(tmp_path, delay):
     assert returncode == 130, stderr[-2000:]
     assert "Traceback" not in stderr
     (line,) = [x for x in stderr.splitlines() if x.startswith("interrupted by SIGINT")]
-    steps = finished_steps(tmp_path)
+    steps = checkpoint_steps(tmp_path)
     if "nothing to save" in line:
         assert not steps or "checkpoint" not in line
     else:
@@ -77,7 +78,7 @@ def test_sigint_during_start_up_is_one_line_and_no_crash(tmp_path, delay):
 
 def test_a_second_sigint_during_the_save_does_not_break_it(tmp_path):
     trainer = start(GAUSSIAN, *gaussian_args(tmp_path, "--num_epochs=400"))
-    wait_for(lambda: finished_steps(tmp_path))
+    wait_for(lambda: checkpoint_steps(tmp_path))
     trainer.send_signal(signal.SIGINT)
     time.sleep(0.05)
     returncode, _, stderr = interrupt(trainer, signal.SIGINT)
@@ -87,7 +88,7 @@ def test_a_second_sigint_during_the_save_does_not_break_it(tmp_path):
     assert not leftover_temporaries(tmp_path)
     # The checkpoint written under the second signal restores.
     _, state, step = restore_gan(str(tmp_path))
-    assert step == finished_steps(tmp_path)[-1] == int(state.step)
+    assert step == checkpoint_steps(tmp_path)[-1] == int(state.step)
 
 
 def test_interrupted_and_resumed_run_writes_the_unbroken_records(tmp_path):
@@ -97,20 +98,18 @@ def test_interrupted_and_resumed_run_writes_the_unbroken_records(tmp_path):
     resumed = tmp_path / "resumed"
     for signum in (signal.SIGINT, signal.SIGTERM):
         # Interrupt once this attempt has saved a step of its own (so it has trained).
-        newest = max(finished_steps(resumed), default=0)
+        newest = max(checkpoint_steps(resumed), default=0)
         trainer = start(GAUSSIAN, *gaussian_args(resumed, *args))
-        wait_for(lambda n=newest: max(finished_steps(resumed), default=0) > n)
+        wait_for(lambda n=newest: max(checkpoint_steps(resumed), default=0) > n)
         returncode, _, stderr = interrupt(trainer, signum)
         assert returncode in (0, 128 + signum), stderr[-2000:]
     final = run(GAUSSIAN, *gaussian_args(resumed, *args))
     assert final.returncode == 0, final.stderr[-2000:]
-    records = read_metrics(os.path.join(resumed, "metrics.jsonl"))
+    records = read_metrics(metrics_file(resumed))
     assert [r["epoch"] for r in records] == list(range(1, 7))
-    assert without_wall_clock(records) == without_wall_clock(
-        read_metrics(os.path.join(unbroken, "metrics.jsonl"))
-    )
-    grids = sorted(os.listdir(resumed / "samples"))
-    assert grids == sorted(os.listdir(unbroken / "samples"))
+    assert without_wall_clock(records) == without_wall_clock(read_metrics(metrics_file(unbroken)))
+    grids = [os.path.basename(path) for path in sample_grids(resumed)]
+    assert grids == [os.path.basename(path) for path in sample_grids(unbroken)]
     assert_same_final_state(unbroken, resumed)
 
 
@@ -123,7 +122,7 @@ def test_reading_beside_a_training_run_never_disturbs_it(tmp_path):
         "--steps_per_dispatch=10",
         "--checkpoint_every_steps=10",
     )
-    wait_for(lambda: finished_steps(tmp_path))
+    wait_for(lambda: checkpoint_steps(tmp_path))
     seen = []
     for i in range(3):
         sample = run("gan_jax.sample", f"--workdir={tmp_path}", f"--out={tmp_path}/s{i}.png")
@@ -142,17 +141,18 @@ def test_readers_create_nothing(tmp_path):
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert not missing.exists()
-    os.makedirs(tmp_path / "empty" / "checkpoints")
-    result = run("gan_jax.sample", f"--workdir={tmp_path / 'empty'}", f"--out={tmp_path}/s.png")
+    empty = tmp_path / "empty"
+    os.makedirs(checkpoints_dir(empty))
+    result = run("gan_jax.sample", f"--workdir={empty}", f"--out={tmp_path}/s.png")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: no checkpoint")
-    assert os.listdir(tmp_path / "empty" / "checkpoints") == []
+    assert os.listdir(checkpoints_dir(empty)) == []
 
 
 def test_a_second_trainer_on_a_workdir_is_refused(tmp_path):
     first = start(GAUSSIAN, *gaussian_args(tmp_path, "--num_epochs=400"))
-    wait_for(lambda: finished_steps(tmp_path))
+    wait_for(lambda: checkpoint_steps(tmp_path))
     second = run(GAUSSIAN, *gaussian_args(tmp_path, "--num_epochs=400"))
     assert second.returncode == 1
     assert "Traceback" not in second.stderr
@@ -162,16 +162,16 @@ def test_a_second_trainer_on_a_workdir_is_refused(tmp_path):
     returncode, _, _ = interrupt(first, signal.SIGTERM)
     assert returncode == 143
     # One writer: the records are one run's, in order.
-    epochs = [r["epoch"] for r in read_metrics(os.path.join(tmp_path, "metrics.jsonl"))]
+    epochs = [r["epoch"] for r in read_metrics(metrics_file(tmp_path))]
     assert epochs == list(range(1, len(epochs) + 1))
 
 
 def test_a_lock_left_by_a_killed_trainer_is_taken_over(tmp_path):
     trainer = start(GAUSSIAN, *gaussian_args(tmp_path, "--num_epochs=400"))
-    wait_for(lambda: finished_steps(tmp_path))
+    wait_for(lambda: checkpoint_steps(tmp_path))
     trainer.kill()
     trainer.communicate()
-    with open(tmp_path / ".lock") as f:
+    with open(lock_file(tmp_path)) as f:
         assert json.load(f)["pid"] == trainer.pid  # stale, left behind
     again = run(GAUSSIAN, *gaussian_args(tmp_path, "--num_epochs=1"))
     assert again.returncode == 0, again.stderr[-2000:]

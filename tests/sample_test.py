@@ -15,8 +15,8 @@ from gan_jax.checkpoint import restore_gan
 from gan_jax.config import ModelConfig
 from gan_jax.data import quickdraw
 from gan_jax.sample import MAX_GRID_IMAGES, MAX_SCATTER_POINTS
-from gan_jax.sampling import generate_samples
-from gan_jax.state import for_sampling
+from gan_jax.sampling import generated_batches
+from gan_jax.state import GAN, GANState, for_sampling
 from gan_jax.train import train_and_evaluate
 
 
@@ -28,6 +28,11 @@ def run_sample(*args: str) -> subprocess.CompletedProcess:
         text=True,
         timeout=300,
     )
+
+
+def _generated(gan: GAN, state: GANState, num_samples: int, key: jax.Array) -> np.ndarray:
+    """G's outputs for latents drawn with `key`, as scoring generates them, in one array."""
+    return np.concatenate([x for _, x in generated_batches(gan, state, num_samples, key)])
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +106,7 @@ def test_millions_of_points_are_written_in_batches(trained_workdir, tmp_path):
     # The first points are those of a small request (the latents' first chunk is one draw).
     gan, state, _ = restore_gan(trained_workdir)
     np.testing.assert_allclose(
-        points[:300], generate_samples(gan, state, 300, jax.random.key(0)), rtol=1e-6
+        points[:300], _generated(gan, state, 300, jax.random.key(0)), rtol=1e-6
     )
     assert Image.open(out).size[0] > 100
 
@@ -129,7 +134,7 @@ def test_arrays_round_trip_any_count(image_workdir, tmp_path, suffix):
     assert samples.shape == (count, 28, 28, 1) and samples.dtype == np.float32
     gan, state, _ = restore_gan(image_workdir)
     np.testing.assert_allclose(
-        samples, generate_samples(gan, state, count, jax.random.key(0)), rtol=1e-6, atol=1e-7
+        samples, _generated(gan, state, count, jax.random.key(0)), rtol=1e-6, atol=1e-7
     )
     assert list(tmp_path.iterdir()) == [tmp_path / f"images{suffix}"]  # no leftovers
 
@@ -167,10 +172,6 @@ def test_a_run_with_a_g_average_samples_from_it_unless_asked_for_the_raw_g(tmp_p
         assert result.returncode == 0, result.stderr
         drawn[flag] = np.load(str(tmp_path / f"points{flag}.npy"))
     key = jax.random.key(0)
-    np.testing.assert_allclose(
-        drawn[""], generate_samples(gan, for_sampling(state), 50, key), rtol=1e-6
-    )
-    np.testing.assert_allclose(
-        drawn["--raw_generator"], generate_samples(gan, state, 50, key), rtol=1e-6
-    )
+    np.testing.assert_allclose(drawn[""], _generated(gan, for_sampling(state), 50, key), rtol=1e-6)
+    np.testing.assert_allclose(drawn["--raw_generator"], _generated(gan, state, 50, key), rtol=1e-6)
     assert not np.allclose(drawn[""], drawn["--raw_generator"])

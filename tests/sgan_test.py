@@ -19,6 +19,7 @@ from gan_jax.config import DataConfig, LossConfig
 from gan_jax.data import pipeline
 from gan_jax.errors import UserError
 from gan_jax.state import build_gan, create_state
+from gan_jax.workdir import metrics_file
 
 # Three classes; rows 0 and 2 labelled (1 and 0), rows 1 and 3 unlabelled.
 REAL = jnp.array([[2.0, 0.5, -1.0], [0.0, 0.0, 0.0], [-0.5, 1.5, 0.2], [3.0, -2.0, 1.0]])
@@ -168,7 +169,7 @@ def test_a_short_run_records_test_accuracy_each_epoch(mnist_data_dir, tmp_path):
         "--num_epochs=3",
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    with open(tmp_path / "metrics.jsonl") as f:
+    with open(metrics_file(tmp_path)) as f:
         records = [json.loads(line) for line in f]
     assert [r["epoch"] for r in records] == [1, 2, 3]
     accuracy = [r["eval/test_accuracy"] for r in records]

@@ -14,15 +14,31 @@ from states import assert_states_equal, leaves
 from testing_configs import gaussian_config
 
 from gan_jax import sweep_summary, viz
-from gan_jax.checkpoint import Checkpoints, checkpoint_dir, restore_gan
+from gan_jax.checkpoint import Checkpoints, restore_gan
 from gan_jax.config import replace
 from gan_jax.data.pipeline import TrainingData, load_training_data
+from gan_jax.drawing import drawing_for
 from gan_jax.loop import make_run_steps
 from gan_jax.metric_writer import read_metrics
 from gan_jax.run_experiment import _train_in_chunks
 from gan_jax.state import build_gan, create_state
 from gan_jax.sweep_summary import expected_best_of_k
-from gan_jax.train import drawing_for, train_and_evaluate, train_group
+from gan_jax.train import train_and_evaluate, train_group
+from gan_jax.workdir import (
+    best_of_k_plot,
+    checkpoints_dir,
+    config_file,
+    eval_file,
+    gaussian_fit_file,
+    loss_plot,
+    member_dir,
+    metrics_file,
+    sample_grid,
+    sample_grids,
+    summary_file,
+    summary_plot,
+    sweep_file,
+)
 
 
 def members(**changes):
@@ -56,16 +72,16 @@ def test_each_member_is_an_ordinary_run_equal_to_its_solo_run(tmp_path):
         assert step == 20 and restored.step == 20
         assert_states_equal(restored, state)
         assert largest_difference(restored, solo) < 1e-5
-        with open(os.path.join(workdir, "config.json")) as f:
+        with open(config_file(workdir)) as f:
             assert json.load(f)["seed"] == config.seed
-        mine, theirs = (read_metrics(os.path.join(w, "metrics.jsonl")) for w in (workdir, solo_dir))
+        mine, theirs = (read_metrics(metrics_file(w)) for w in (workdir, solo_dir))
         assert [r["epoch"] for r in mine] == [r["epoch"] for r in theirs] == [1, 2]
         np.testing.assert_allclose(
             [r["loss_d"] for r in mine], [r["loss_d"] for r in theirs], rtol=1e-4
         )
         # A member draws its pictures once, at the end.
-        assert os.listdir(os.path.join(workdir, "samples")) == ["epoch_0002.png"]
-        assert os.path.exists(os.path.join(workdir, "losses.png"))
+        assert sample_grids(workdir) == [sample_grid(workdir, 2)]
+        assert os.path.exists(loss_plot(workdir))
 
 
 @pytest.mark.parametrize("groups", [[16], [8, 8]], ids=["its_own", "the_callers"])
@@ -91,8 +107,8 @@ def test_a_large_sweep_draws_every_members_pictures_in_another_process(
             assert none is None  # fewer members draw in this process
     assert len(drawn) == 2 * 16  # each member's scatter and loss plot went to the process
     for workdir in workdirs:
-        for picture in ("samples/epoch_0001.png", "losses.png"):
-            with Image.open(os.path.join(workdir, picture)) as image:
+        for picture in (sample_grid(workdir, 1), loss_plot(workdir)):
+            with Image.open(picture) as image:
                 assert image.format == "PNG" and image.size[0] >= 500
 
 
@@ -102,7 +118,7 @@ def test_a_diverged_member_is_frozen_and_marked(tmp_path):
     configs[1] = replace(configs[1], **absurd)
     workdirs = [str(tmp_path / f"m{i}") for i in range(3)]
     states = train_group(configs, workdirs)
-    records = read_metrics(os.path.join(workdirs[1], "metrics.jsonl"))
+    records = read_metrics(metrics_file(workdirs[1]))
     assert "diverged" in records[-1] and records[-1]["diverged"].startswith("training diverged")
     frozen_at = int(states[1].step)
     assert 0 < frozen_at < 20
@@ -114,7 +130,7 @@ def test_a_diverged_member_is_frozen_and_marked(tmp_path):
     expected, _ = solo_steps(create_state(gan, 1), data, jnp.int32(frozen_at))
     for kept, solo_leaf in zip(leaves(states[1]), leaves(expected), strict=True):
         np.testing.assert_allclose(kept, solo_leaf, rtol=1e-5, atol=1e-5)  # G's are ~1e38
-    with Checkpoints(checkpoint_dir(workdirs[1]), read_only=True) as checkpoints:
+    with Checkpoints(checkpoints_dir(workdirs[1]), read_only=True) as checkpoints:
         assert all(step <= frozen_at for step in checkpoints.all_steps())
     for m in (0, 2):
         solo = train_and_evaluate(configs[m], str(tmp_path / f"solo{m}"))
@@ -122,7 +138,7 @@ def test_a_diverged_member_is_frozen_and_marked(tmp_path):
     # Rerunning the finished sweep leaves the diverged member as it was.
     again = train_group(configs, workdirs)
     assert int(again[1].step) <= frozen_at and int(again[0].step) == 20
-    assert read_metrics(os.path.join(workdirs[1], "metrics.jsonl")) == records
+    assert read_metrics(metrics_file(workdirs[1])) == records
 
 
 def test_a_resumed_sweep_equals_an_unbroken_one(tmp_path):
@@ -135,7 +151,7 @@ def test_a_resumed_sweep_equals_an_unbroken_one(tmp_path):
     train_group(configs, unbroken)
     for a, b in zip(resumed, unbroken, strict=True):
         assert_states_equal(restore_gan(a)[1], restore_gan(b)[1])
-        records = (read_metrics(os.path.join(w, "metrics.jsonl")) for w in (a, b))
+        records = (read_metrics(metrics_file(w)) for w in (a, b))
         assert without_wall_clock(next(records)) == without_wall_clock(next(records))
 
 
@@ -150,20 +166,21 @@ def test_the_sweep_command_writes_member_workdirs_in_groups(tmp_path):
     result = run(GAUSSIAN, *flags, *FAST)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stderr.count("(3 at a time)") == 4
-    with open(tmp_path / "sweep.json") as f:
+    with open(sweep_file(tmp_path)) as f:
         sweep = json.load(f)
     names = [m["name"] for m in sweep["members"]]
     assert len(names) == 8 and names[0] == "d_hidden=5-3_lr_d=0.05_seed=0"
     assert sweep["groups"] == [[0, 1, 2, 3], [4, 5, 6, 7]]  # one per D architecture
     assert result.stdout.count("W2 to the target Gaussian") == 8
     for name in names:
-        assert os.path.exists(tmp_path / name / "gaussian_fit.json"), name
-    sampled = run("gan_jax.sample", f"--workdir={tmp_path / names[5]}", f"--out={tmp_path}/s.png")
+        assert os.path.exists(gaussian_fit_file(member_dir(tmp_path, name))), name
+    member = member_dir(tmp_path, names[5])
+    sampled = run("gan_jax.sample", f"--workdir={member}", f"--out={tmp_path}/s.png")
     assert sampled.returncode == 0, sampled.stderr[-2000:]
-    evaluated = run("gan_jax.evaluate", f"--workdir={tmp_path / names[5]}")
+    evaluated = run("gan_jax.evaluate", f"--workdir={member}")
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     # The summary: every member's final W2, statistics per setting, best-of-k.
-    with open(tmp_path / "summary.json") as f:
+    with open(summary_file(tmp_path)) as f:
         summary = json.load(f)
     assert summary["score"] == "w2" and not summary["diverged"]
     w2 = [m["scores"]["w2"] for m in summary["members"]]
@@ -172,20 +189,21 @@ def test_the_sweep_command_writes_member_workdirs_in_groups(tmp_path):
     assert summary["best_of_k"][-1] == pytest.approx(min(w2))
     assert [row["count"] for row in summary["by_setting"]["lr_d"]] == [4, 4]
     assert "seed" not in summary["by_setting"]
-    assert len((tmp_path / "summary.csv").read_text().splitlines()) == 9
+    with open(summary_file(tmp_path, ".csv")) as f:
+        assert len(f.read().splitlines()) == 9
     configurations = summary["by_configuration"]
     assert [row["count"] for row in configurations] == [2, 2, 2, 2]
     assert configurations[0]["settings"] == {"d_hidden": [5, 3], "lr_d": 0.05}
     assert configurations[0]["mean"] == pytest.approx(np.mean(w2[:2]))
     within = sum(np.var(w2[i : i + 2]) * 2 for i in range(0, 8, 2))
     assert summary["seed_share"] == pytest.approx(within / (8 * np.var(w2)))
-    for name in (
-        "summary_d_hidden.png",
-        "summary_lr_d.png",
-        "summary_d_hidden_lr_d.png",
-        "best_of_k.png",
+    for plot in (
+        summary_plot(tmp_path, "d_hidden"),
+        summary_plot(tmp_path, "lr_d"),
+        summary_plot(tmp_path, "d_hidden", "lr_d"),
+        best_of_k_plot(tmp_path),
     ):
-        assert os.path.exists(tmp_path / name), name
+        assert os.path.exists(plot), plot
     # The end of the output names the ranking score and lists the best members first.
     assert "ranked by w2 (2-Wasserstein distance" in result.stdout
     ranked = sorted(range(8), key=lambda i: w2[i])
@@ -193,7 +211,7 @@ def test_the_sweep_command_writes_member_workdirs_in_groups(tmp_path):
     assert f"  {names[ranked[0]]}  w2 {min(w2):.4g}" in result.stdout
     # `evaluate` on a member scores it as the sweep did (same samples, same seed, G's
     # moving average).
-    with open(tmp_path / names[5] / "eval_10.json") as f:
+    with open(eval_file(member, 10)) as f:
         assert json.load(f)["w2"] == pytest.approx(w2[5], rel=1e-6)
 
 
@@ -260,7 +278,8 @@ def test_a_summary_ranks_by_the_best_score_every_member_has(tmp_path):
     assert "classifier" in summary["score_means"]
     assert [row["name"] for row in summary["ranking"]] == ["b", "c", "a"]
     assert summary["ranking"][0] == {"name": "b", "fid": 1.0, **classifier_scores}
-    header = (tmp_path / "summary.csv").read_text().splitlines()[0].split(",")
+    with open(summary_file(tmp_path, ".csv")) as f:
+        header = f.read().splitlines()[0].split(",")
     assert header[:7] == ["name", "lr", "fid", "precision", "recall", "density", "coverage"]
     assert sweep_summary.companions("inception_fid")[0] == "inception_precision"
     assert sweep_summary.primary_score([{"w2": 1.0}]) == "w2"

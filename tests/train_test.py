@@ -2,7 +2,6 @@
 
 import dataclasses
 import json
-import os
 import shutil
 
 import jax
@@ -14,11 +13,19 @@ from testing_configs import camel_config, gaussian_config
 
 from gan_jax import loop as loop_lib
 from gan_jax import steps as steps_lib
-from gan_jax.checkpoint import Checkpoints, checkpoint_dir
+from gan_jax.checkpoint import Checkpoints
 from gan_jax.config import replace
 from gan_jax.data.pipeline import TrainingData, epoch_order, load_training_data, scale
+from gan_jax.errors import ConfigError
 from gan_jax.state import build_gan, create_state
-from gan_jax.train import ConfigError, train_and_evaluate
+from gan_jax.train import train_and_evaluate
+from gan_jax.workdir import (
+    checkpoint_step_dir,
+    checkpoints_dir,
+    metrics_file,
+    sample_grid,
+    sample_grids,
+)
 
 
 def test_resuming_after_10_steps_equals_20_unbroken_steps(tmp_path):
@@ -31,10 +38,10 @@ def test_resuming_after_10_steps_equals_20_unbroken_steps(tmp_path):
     assert int(resumed.step) == 20
     assert_states_equal(resumed, unbroken)
     # The resumed run's metrics continue the first run's.
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    with open(metrics_file(workdir)) as f:
         records = [json.loads(line) for line in f]
     assert [r["epoch"] for r in records] == [1, 2]
-    with open(os.path.join(tmp_path, "unbroken", "metrics.jsonl")) as f:
+    with open(metrics_file(tmp_path / "unbroken")) as f:
         unbroken_records = [json.loads(line) for line in f]
     assert records[1]["loss_d"] == unbroken_records[1]["loss_d"]
 
@@ -43,8 +50,8 @@ def test_resuming_mid_epoch_keeps_the_data_position(tmp_path):
     # 20 steps per epoch, checkpoints at 10 and 20: drop 20 and resume from step 10.
     config = gaussian_config(num_points=160, num_epochs=1, checkpoint_every_steps=10)
     unbroken = train_and_evaluate(config, str(tmp_path / "run"))
-    shutil.rmtree(os.path.join(checkpoint_dir(str(tmp_path / "run")), "20"))
-    with Checkpoints(checkpoint_dir(str(tmp_path / "run"))) as checkpoints:
+    shutil.rmtree(checkpoint_step_dir(tmp_path / "run", 20))
+    with Checkpoints(checkpoints_dir(tmp_path / "run")) as checkpoints:
         assert checkpoints.latest_step() == 10
     resumed = train_and_evaluate(config, str(tmp_path / "run"))
     assert_states_equal(resumed, unbroken)
@@ -71,8 +78,8 @@ def test_resuming_with_n_critic_spectral_norm_and_g_average_is_bit_exact(tmp_pat
     assert unbroken.generator_ema is not None and unbroken.discriminator.batch_stats
     assert int(unbroken.discriminator.opt_state.count) == 40  # 5 D updates per step
     assert int(unbroken.generator.opt_state.count) == 8
-    for step in ("8", "6"):
-        shutil.rmtree(os.path.join(checkpoint_dir(workdir), step))
+    for step in (8, 6):
+        shutil.rmtree(checkpoint_step_dir(workdir, step))
     resumed = train_and_evaluate(config, workdir)
     assert_states_equal(resumed, unbroken)
 
@@ -141,20 +148,16 @@ def test_dispatches_span_epochs_with_one_record_per_epoch(tmp_path):
         num_epochs=7, sample_every_epochs=3, steps_per_dispatch=25, checkpoint_every_steps=1000
     )
     state = train_and_evaluate(config, str(tmp_path))
-    with open(os.path.join(tmp_path, "metrics.jsonl")) as f:
+    with open(metrics_file(tmp_path)) as f:
         records = [json.loads(line) for line in f]
     assert [(r["epoch"], r["step"]) for r in records] == [(e, 10 * e) for e in range(1, 8)]
-    assert sorted(os.listdir(os.path.join(tmp_path, "samples"))) == [
-        "epoch_0003.png",
-        "epoch_0006.png",
-        "epoch_0007.png",
-    ]
+    assert sample_grids(tmp_path) == [sample_grid(tmp_path, epoch) for epoch in (3, 6, 7)]
     # Same parameters as dispatching one epoch at a time.
     unbroken = train_and_evaluate(
         gaussian_config(num_epochs=7, checkpoint_every_steps=1000), str(tmp_path / "per_epoch")
     )
     assert_states_equal(state, unbroken)
-    with open(os.path.join(tmp_path, "per_epoch", "metrics.jsonl")) as f:
+    with open(metrics_file(tmp_path / "per_epoch")) as f:
         per_epoch = [json.loads(line) for line in f]
     np.testing.assert_allclose(
         [r["loss_d"] for r in records], [r["loss_d"] for r in per_epoch], rtol=1e-6

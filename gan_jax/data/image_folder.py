@@ -29,7 +29,7 @@ import tensorflow_datasets as tfds
 import tqdm
 from absl import logging
 
-from gan_jax.data import fetch, image_files, source
+from gan_jax.data import catalog, fetch, image_files, source
 from gan_jax.data.image_files import FitOptions
 
 # Files at the top of a class-folder layout (a README beside the classes) are not read.
@@ -123,7 +123,7 @@ def check_name(name: str) -> None:
         raise ValueError(
             f"name {name!r} must be lowercase letters, digits and _, starting with a letter"
         )
-    if name in source.VARIANTS:
+    if name in catalog.DATA_SETS:
         raise ValueError(f"name {name!r} belongs to a built-in data set; pick another")
 
 

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax.config import DataConfig
+from gan_jax.data import catalog
 from gan_jax.errors import UserError
 
 UNLABELLED = -1  # the label of a semi-supervised set's unlabelled rows
@@ -36,18 +37,17 @@ def load_training_data(config: DataConfig, seed: int, *, mapped: bool = False) -
 
     Args:
       config: which data set, split and subset.
-      seed: the run's seed; synthetic data sets (the 2-D Gaussian) are drawn from it.
+      seed: the run's seed; synthetic data sets (`catalog.DataSetKind.drawn_from_seed`,
+        the 2-D Gaussian) are drawn from it.
       mapped: a prepared data set's images memory-mapped (`source.load`), read only
         where indexed.
 
     Returns:
       NumPy arrays (the caller puts them on the device).
     """
-    if config.name == "gaussian_2d":
-        from gan_jax.data import gaussian
-
-        examples = gaussian.make_dataset(seed, **config.kwargs)
-        labels = None
+    kind = catalog.kind_of(config.name)
+    if kind.drawn_from_seed:
+        examples, labels = kind.draw(seed, **config.kwargs), None
     else:
         from gan_jax.data import source
 

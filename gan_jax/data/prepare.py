@@ -33,12 +33,13 @@ from absl import flags
 
 from gan_jax import command
 from gan_jax.data import source
-from gan_jax.errors import UserError
+from gan_jax.errors import UserError, first_line
 
 if TYPE_CHECKING:
     import tensorflow_datasets as tfds
 
-DATASETS = ("mnist", "pokemon", "quickdraw_camel", "image_folder")
+# The project's prepared sets (those with TFDS variants in the catalog), and a user's folder.
+DATASETS = (*source.VARIANTS, "image_folder")
 
 _DATA_DIR = command.define_data_dir()
 _SOURCE = flags.DEFINE_string(
@@ -98,8 +99,7 @@ _OVERWRITE = flags.DEFINE_bool(
 
 def _fail(message: str) -> UserError:
     """An error for one line on stderr: bad input deserves a message, not a traceback."""
-    first_line = (str(message).strip().splitlines() or ["unknown error"])[0]
-    return UserError(f"prepare: {first_line}")
+    return UserError(f"prepare: {message}")
 
 
 def _prepare(name: str, data_dir: str | None) -> "tfds.core.DatasetBuilder":
@@ -156,7 +156,7 @@ def _prepare_image_folder(data_dir: str) -> None:
         )
         source.load(_NAME.value, "train", data_dir)  # Writes the array cache.
     except (ValueError, OSError, RuntimeError) as e:
-        raise _fail(f"image_folder: {e}") from e
+        raise _fail(f"image_folder: {first_line(e, max_chars=None)}") from e
     where = image_folder.dataset_dir(data_dir, _NAME.value)
     print(f"{_NAME.value} ready in {where} ({time.monotonic() - start:.1f} s)")
     print(report.summary(_train_flags(_NAME.value, data_dir)))
@@ -182,7 +182,7 @@ def main(argv: list[str]) -> None:
         load_name = f"{name}/{config}" if config else name
         arrays = {split: source.load(load_name, split, data_dir) for split in builder.info.splits}
     except (ValueError, OSError, RuntimeError) as e:  # Bad or missing input, fetch failures.
-        raise _fail(f"{name}: {e}") from e
+        raise _fail(f"{name}: {first_line(e, max_chars=None)}") from e
 
     print(f"{load_name} ready in {builder.data_dir} ({time.monotonic() - start:.1f} s)")
     for split, data in arrays.items():

@@ -5,11 +5,11 @@ Preparing is a separate, explicit step (`python -m gan_jax.data.prepare NAME`), 
 never downloads: a dataset that is not prepared raises `DatasetNotPreparedError` at once.
 (An offline TFDS download attempt retries for minutes instead of failing.)
 
-A name is looked up in this order: the project's own datasets (`VARIANTS`); a folder of
-images the user prepared under that name (`prepare image_folder --name=NAME`); any other
-TFDS dataset prepared in the data dir in array_record format (`fashion_mnist`,
-`cifar10`, `NAME/CONFIG`), whose newest prepared version is read, taking the feature
-'image' and, if there is one, the class label 'label'.
+A name is looked up in this order: the project's own datasets (`VARIANTS`, from the table
+in `gan_jax.data.catalog`); a folder of images the user prepared under that name (`prepare
+image_folder --name=NAME`); any other TFDS dataset prepared in the data dir in
+array_record format (`fashion_mnist`, `cifar10`, `NAME/CONFIG`), whose newest prepared
+version is read, taking the feature 'image' and, if there is one, the class label 'label'.
 
 Reading a split through `tfds.data_source` decodes one PNG per record, about 7 s for MNIST's
 60,000 on one core, so the first `load` also writes the decoded arrays to a `.npz` beside
@@ -28,19 +28,14 @@ from typing import NamedTuple
 import numpy as np
 from absl import logging
 
+from gan_jax.data.catalog import DATA_SETS
 from gan_jax.errors import UserError
 from gan_jax.npz_files import save_npz
 
-# Each dataset's TFDS variant directories (relative to the data dir), in order of preference.
-# They must match the builders' names, configs and versions (checked by the tests).
+# The project's prepared datasets and their TFDS variant directories (relative to the data
+# dir), in order of preference: the `variants` of `catalog.DATA_SETS`.
 VARIANTS: dict[str, tuple[str, ...]] = {
-    "mnist": ("mnist/3.0.1",),
-    # D2L's sprite set is the one the DCGAN chapter trains on; the npm sprites are the
-    # offline stand-in, labelled by species from 1.1.0 (1.0.0: the same images in the same
-    # order, no labels; still read where it is all that is prepared). See
-    # gan_jax.data.pokemon.
-    "pokemon": ("pokemon/d2l/1.0.0", "pokemon/sprites/1.1.0", "pokemon/sprites/1.0.0"),
-    "quickdraw_camel": ("quickdraw_camel/1.0.0",),
+    name: kind.variants for name, kind in DATA_SETS.items() if kind.variants
 }
 # Where `prepare image_folder --name=NAME` writes: `<data_dir>/image_folder/NAME/<version>`.
 # A directory of its own, so that a user's name never overwrites a TFDS dataset's files.

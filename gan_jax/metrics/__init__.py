@@ -10,7 +10,9 @@
 * `inception`: the FID Inception-v3 (pytorch-fid's) in Flax, and finding its weights;
   `torch_file` reads their torch file without torch.
 * `domain_classifier`: a classifier of a data set's own labels, trained once and cached,
-  whose features score sets that Inception does not suit or has no weights for;
+  whose features score sets that Inception does not suit or has no weights for. Its
+  parts: `classifier_net` (the network), `classifier_training`, `classifier_data` (the
+  labelled set it trains on) and `classifier_store` (saving, loading, the cache);
   `mnist_classifier` is its MNIST case, `train_classifier` the command that trains one.
 * `gaussian`: Gaussian fits and the closed-form 2-Wasserstein distance between Gaussians.
 * `nearest_neighbour`: the L1 nearest-training-image memorisation check.

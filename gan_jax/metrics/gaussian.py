@@ -1,4 +1,4 @@
-"""Gaussian fits and the closed-form 2-Wasserstein distance between Gaussians.
+"""The closed-form 2-Wasserstein distance between Gaussians.
 
 For N(m1, C1) and N(m2, C2),
 
@@ -7,28 +7,16 @@ For N(m1, C1) and N(m2, C2),
 which is exactly the Fréchet distance: (C2^{1/2} C1 C2^{1/2}) and (C1^{1/2} C2 C1^{1/2}) share
 their eigenvalues with C1 C2, so the two trace terms agree. The matrix square root therefore
 lives only in `frechet`, and this module is a thin, differently named view of it for toy 2-D
-experiments where a distance (rather than its square) is the natural number to report.
+experiments where a distance (rather than its square) is the natural number to report. A
+Gaussian is fitted to samples with `frechet.feature_statistics` (or, streamed, with
+`frechet.batch_moments`; `gan_jax.evaluation.gaussian_scores` does so for a generator).
 """
 
 import math
 
-import numpy as np
 import numpy.typing as npt
 
 from gan_jax.metrics import frechet
-
-
-def fit_gaussian(samples: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    """Maximum-likelihood mean and unbiased covariance of samples.
-
-    Args:
-        samples: (N, D) array (NumPy or JAX), N >= 2.
-
-    Returns:
-        `(mean, cov)`: float64 arrays of shape (D,) and (D, D), with `cov` equal to
-        `np.cov(samples, rowvar=False)`.
-    """
-    return frechet.feature_statistics(samples)
 
 
 def wasserstein2_gaussian(

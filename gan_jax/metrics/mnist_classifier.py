@@ -1,4 +1,4 @@
-"""The MNIST classifier: `gan_jax.metrics.domain_classifier` for (28, 28, 1) and 10 digits.
+"""The MNIST classifier: the domain classifier for (28, 28, 1) images of 10 digits.
 
     image (28, 28, 1) in [0, 1]
     -> Conv 3x3 32 -> ReLU -> max-pool 2x2 -> Conv 3x3 64 -> ReLU -> max-pool 2x2
@@ -20,18 +20,19 @@ import numpy as np
 import numpy.typing as npt
 
 from gan_jax.data import source
-from gan_jax.metrics import domain_classifier
-from gan_jax.metrics.domain_classifier import (
-    DEFAULT_TRAINING,
+from gan_jax.metrics import classifier_net, classifier_store, classifier_training, domain_classifier
+from gan_jax.metrics.classifier_data import LabelledSet, data_digest
+from gan_jax.metrics.classifier_store import (
+    MNIST,
     TRAIN_COMMAND,
     NoClassifierError,
-    TrainingSettings,
-    accuracy,
     default_classifier_dir,
     has_classifier,
 )
+from gan_jax.metrics.classifier_training import DEFAULT_TRAINING, TrainingSettings
+from gan_jax.metrics.domain_classifier import accuracy
 
-ARCHITECTURE_SPEC = domain_classifier.MNIST_ARCHITECTURE
+ARCHITECTURE_SPEC = classifier_net.MNIST_ARCHITECTURE
 IMAGE_SHAPE = ARCHITECTURE_SPEC.image_shape
 NUM_CLASSES = ARCHITECTURE_SPEC.num_classes
 FEATURE_DIM = ARCHITECTURE_SPEC.feature_dim
@@ -65,7 +66,7 @@ def _check_shape(images: np.ndarray) -> None:
 
 def init_params(key: jax.Array) -> Any:
     """Fresh parameters (Flax's default initialisers) for the MNIST classifier."""
-    return domain_classifier.init_params(ARCHITECTURE_SPEC, key)
+    return classifier_net.init_params(ARCHITECTURE_SPEC, key)
 
 
 def train_classifier(
@@ -78,7 +79,7 @@ def train_classifier(
     learning_rate: float,
     max_shift: int = 1,
 ) -> Any:
-    """`domain_classifier.train_classifier` for uint8 (N, 28, 28, 1) images of 10 digits."""
+    """`classifier_training.train_classifier` for uint8 (N, 28, 28, 1) images of 10 digits."""
     images = np.asarray(images)
     _check_shape(images)
     settings = TrainingSettings(
@@ -88,7 +89,7 @@ def train_classifier(
         learning_rate=learning_rate,
         max_shift=max_shift,
     )
-    return domain_classifier.train_classifier(
+    return classifier_training.train_classifier(
         images, labels, NUM_CLASSES, settings, name="MNIST classifier"
     )
 
@@ -110,14 +111,14 @@ def train_and_save(
     """
     images, labels = train
     _check_shape(images)
-    data = domain_classifier.LabelledSet(
-        name=domain_classifier.MNIST,
+    data = LabelledSet(
+        name=MNIST,
         variant=source.VARIANTS["mnist"][0],
         train=source.ArrayData(images, labels),
         held_out=source.ArrayData(*test),
         held_out_name="test",
         num_classes=NUM_CLASSES,
-        digest=domain_classifier.data_digest(images, labels),
+        digest=data_digest(images, labels),
     )
     return domain_classifier.train_and_save(directory, data, settings, min_accuracy=min_accuracy)
 
@@ -133,8 +134,8 @@ def classifier_outputs(
 
 
 def save_classifier(directory: str, params: Any, info: Mapping[str, Any]) -> dict[str, Any]:
-    """`domain_classifier.save_classifier` for the MNIST classifier's parameters."""
-    return domain_classifier.save_classifier(directory, ARCHITECTURE_SPEC, params, info)
+    """`classifier_store.save_classifier` for the MNIST classifier's parameters."""
+    return classifier_store.save_classifier(directory, ARCHITECTURE_SPEC, params, info)
 
 
 def load_classifier(directory: str | None = None) -> tuple[Any, dict[str, Any]]:
@@ -144,8 +145,8 @@ def load_classifier(directory: str | None = None) -> tuple[Any, dict[str, Any]]:
       NoClassifierError: if the directory holds no classifier, or one of another
         architecture; the message names the command that trains one.
     """
-    return domain_classifier.load_classifier(
+    return classifier_store.load_classifier(
         directory or default_classifier_dir(),
         expected=ARCHITECTURE_SPEC,
-        dataset=domain_classifier.MNIST,
+        dataset=MNIST,
     )

@@ -17,12 +17,14 @@ from absl import flags
 
 from gan_jax import command
 from gan_jax.metrics import domain_classifier
+from gan_jax.metrics.classifier_data import labelled_set
+from gan_jax.metrics.classifier_store import MNIST
 from gan_jax.settings import POSITIVE_OR_NONE
 
 _DATA_DIR = command.define_data_dir()
 _DATASET = flags.DEFINE_string(
     "dataset",
-    domain_classifier.MNIST,
+    MNIST,
     "The prepared, labelled data set: mnist, pokemon, fashion_mnist, an image folder's name...",
 )
 _SEED = flags.DEFINE_integer(
@@ -64,7 +66,7 @@ command.validate("learning_rate", POSITIVE_OR_NONE)
 def main(argv) -> None:
     del argv
     name = _DATASET.value
-    data = domain_classifier.labelled_set(name, _DATA_DIR.value)
+    data = labelled_set(name, _DATA_DIR.value)
     chosen = {
         "seed": _SEED.value,
         "num_epochs": _NUM_EPOCHS.value,
@@ -80,7 +82,7 @@ def main(argv) -> None:
     )
     min_accuracy = _MIN_ACCURACY.value
     if min_accuracy is None:
-        min_accuracy = 0.99 if name == domain_classifier.MNIST else 0.0
+        min_accuracy = 0.99 if name == MNIST else 0.0
     out_dir = _OUT_DIR.value or domain_classifier.set_classifier_dir(data)
     _, info = domain_classifier.train_and_save(out_dir, data, settings, min_accuracy=min_accuracy)
     print(f"{data.held_out_name} accuracy {info['held_out_accuracy']:.4f}; saved to {out_dir}")
