@@ -74,6 +74,7 @@ def test_latents_are_one_draw_up_to_a_chunk():
     )
 
 
+@pytest.mark.slow
 def test_streamed_gaussian_fit_equals_one_array_fit():
     config = gaussian_config()
     gan = build_gan(config)

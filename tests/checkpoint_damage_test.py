@@ -105,6 +105,7 @@ def unbroken(tmp_path_factory):
 
 
 @pytest.mark.parametrize("damage", DAMAGE, ids=lambda f: f.__name__)
+@pytest.mark.slow
 def test_damaged_newest_step_is_skipped_then_resaved(tmp_path, unbroken, damage):
     workdir = str(tmp_path / "run")
     shutil.copytree(unbroken, workdir)
@@ -129,6 +130,7 @@ def test_damaged_newest_step_is_skipped_then_resaved(tmp_path, unbroken, damage)
         assert checkpoints.restore_latest().step == 30
 
 
+@pytest.mark.slow
 def test_a_step_without_orbaxs_metadata_file_still_restores_verified(tmp_path, unbroken):
     # The packed state's few arrays are read by the names the manifest's layout gives;
     # the digest check says they are the very bits that were saved.
@@ -141,6 +143,7 @@ def test_a_step_without_orbaxs_metadata_file_still_restores_verified(tmp_path, u
     assert_states_equal(state, expected)
 
 
+@pytest.mark.slow
 def test_sample_cli_warns_in_one_line_and_uses_the_older_step(tmp_path, unbroken):
     workdir = str(tmp_path / "run")
     shutil.copytree(unbroken, workdir)
@@ -153,6 +156,7 @@ def test_sample_cli_warns_in_one_line_and_uses_the_older_step(tmp_path, unbroken
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_every_step_damaged_is_a_one_line_error(tmp_path, unbroken):
     workdir = str(tmp_path / "run")
     shutil.copytree(unbroken, workdir)

@@ -120,6 +120,7 @@ def test_a_step_pruned_while_a_reader_lists_them_is_listed_again(tmp_path, monke
     assert_states_equal(state, create_state(gan, 0))
 
 
+@pytest.mark.slow
 def test_a_checkpoint_from_before_the_optional_state_parts_restores_and_resumes(tmp_path):
     # Written by gan_jax at 64a3195, before G's moving average was a field of the state:
     # two steps of the 2-D Gaussian GAN on 16 points (batch 8), checkpointed at step 2.

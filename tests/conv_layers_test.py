@@ -67,6 +67,7 @@ def _assert_close(ours, theirs):
         ),
     ],
 )
+@pytest.mark.slow
 def test_each_formulation_equals_flaxs_layer(ours, flax_layer, input_shape):
     x = jax.random.normal(jax.random.key(0), input_shape)
     variables = ours.init(jax.random.key(1), x)
@@ -94,6 +95,7 @@ def test_auto_keeps_xlas_layer_where_the_formulation_does_not_apply_or_pay():
 
 
 @pytest.mark.parametrize("family", ["dcgan", "camel"])
+@pytest.mark.slow
 def test_whole_networks_agree_across_formulations_from_one_set_of_weights(family):
     if family == "dcgan":
         g_kwargs, d_kwargs = {"base_channels": 16}, {"base_channels": 16}

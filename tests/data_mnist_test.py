@@ -15,6 +15,8 @@ from cli_runs import prepare as prepare_cli
 from gan_jax.data import fetch, mnist, source
 from gan_jax.user_cache import user_cache_dir
 
+pytestmark = pytest.mark.slow  # the real MNIST (prepared once per session, about 20 s)
+
 # Per-class counts of the standard MNIST splits.
 TRAIN_CLASS_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_CLASS_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]

@@ -25,6 +25,8 @@ from gan_jax.state import build_gan, create_state
 from gan_jax.train import train_and_evaluate
 from gan_jax.workdir import eval_file, metrics_file
 
+pytestmark = pytest.mark.slow  # the real MNIST (prepared once per session, about 20 s)
+
 
 def run_module(module: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(

@@ -18,6 +18,7 @@ def last_line(result):
     return result.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_divergence_stops_without_saving_a_non_finite_state(tmp_path):
     args = (f"--workdir={tmp_path}", *FAST)
     assert run(GAUSSIAN, *args, "--num_epochs=1").returncode == 0  # steps 50, 100, 125
@@ -40,6 +41,7 @@ def test_divergence_stops_without_saving_a_non_finite_state(tmp_path):
     assert [r["epoch"] for r in records] == [1]
 
 
+@pytest.mark.slow
 def test_divergence_before_any_checkpoint(tmp_path):
     result = run(GAUSSIAN, f"--workdir={tmp_path}", *FAST, "--lr_d=1e38", "--lr_g=1e38")
     assert result.returncode == 1
@@ -49,6 +51,7 @@ def test_divergence_before_any_checkpoint(tmp_path):
     assert checkpoint_steps(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_workdir_that_is_a_file_or_under_a_file(tmp_path):
     path = tmp_path / "a_file"
     path.write_text("not a directory")
@@ -75,6 +78,7 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_one_line_and_the_run_resumes_after(small_disk):
     workdir = small_disk / "run"
     # Saves every 10 steps (about 100 KB each) fill 3 MB within 4 epochs (500 steps).

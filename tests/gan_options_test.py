@@ -48,6 +48,7 @@ def _first_layer(variables):
 
 
 @pytest.mark.parametrize("name", sorted(_SN_CASES))
+@pytest.mark.slow
 def test_spectral_norm_estimate_converges_to_the_largest_singular_value(name):
     _, variables = _power_iterations(name, 30)
     matrix, sigma = _first_layer(variables)
@@ -74,6 +75,7 @@ def test_normalised_layer_is_the_kernel_divided_by_its_estimate():
     np.testing.assert_allclose(got, expected, rtol=2e-3, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_spectral_norm_keeps_parameter_names_and_drops_conv_batch_norm():
     for name, (kwargs, shape) in _SN_CASES.items():
         x = jnp.zeros(shape)
@@ -105,6 +107,7 @@ def test_no_average_by_default_and_the_state_tree_is_unchanged():
     assert for_sampling(state) is state
 
 
+@pytest.mark.slow
 def test_g_average_after_k_steps_equals_its_closed_form():
     decay, k = 0.8, 6
     config = dataclasses.replace(gaussian_config(), g_ema_decay=decay)

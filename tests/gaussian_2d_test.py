@@ -14,6 +14,7 @@ from gan_jax.workdir import gaussian_fit_file, metrics_file
 SCRIPT = os.path.join(REPO, "experiments", "gaussian_2d.py")
 
 
+@pytest.mark.slow
 def test_defaults_reach_equilibrium_and_fit_the_gaussian(tmp_path):
     result = subprocess.run(
         [sys.executable, SCRIPT, f"--workdir={tmp_path}"],
@@ -76,6 +77,7 @@ def test_defaults_reach_equilibrium_and_fit_the_gaussian(tmp_path):
     assert "resuming at step 2500" in again.stderr
 
 
+@pytest.mark.slow
 def test_bad_flag_is_one_line_error(tmp_path):
     result = subprocess.run(
         [sys.executable, SCRIPT, f"--workdir={tmp_path}", "--lr_d=-1"],

@@ -91,6 +91,7 @@ def read_records(workdir) -> list[dict]:
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.slow
 def test_few_steps_write_outputs_and_resume_exactly(name, data_dir, tmp_path):
     epochs = EPOCHS[name]
     resumed = str(tmp_path / "resumed")
@@ -205,6 +206,7 @@ def own_images(tmp_path_factory) -> str:
     return data_dir
 
 
+@pytest.mark.slow
 def test_an_experiment_trains_on_the_users_own_images(own_images, tmp_path):
     workdir = str(tmp_path / "run")
     result = run_module(
@@ -228,6 +230,7 @@ def test_an_experiment_trains_on_the_users_own_images(own_images, tmp_path):
         ("cgan_mnist", "a conditional GAN needs labels; 'blobs' has none"),
     ],
 )
+@pytest.mark.slow
 def test_a_set_that_does_not_fit_is_one_line(own_images, tmp_path, experiment, message):
     result = run_module(
         os.path.join("experiments", f"{experiment}.py"),

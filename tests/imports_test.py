@@ -105,6 +105,7 @@ _RESTORE = ("step",)
         ),
     ],
 )
+@pytest.mark.slow
 def test_each_command_lists_only_its_own_flags(command, own, foreign):
     listed = _flags_listed(*command)
     assert set(own) <= listed, set(own) - listed

@@ -21,6 +21,7 @@ def gaussian_data(config):
     return TrainingData(jnp.asarray(host.examples), None)
 
 
+@pytest.mark.slow
 def test_host_loop_stops_between_steps_and_equals_a_shorter_dispatch():
     config = gaussian_config()
     gan = build_gan(config)
@@ -44,6 +45,7 @@ def test_host_loop_stops_between_steps_and_equals_a_shorter_dispatch():
     assert not np.any(np.asarray(history["loss_d"][6:]))  # no values past the stop
 
 
+@pytest.mark.slow
 def test_host_loop_asks_to_stop_at_most_two_steps_ahead_of_the_computation():
     """A SIGTERM takes effect within a step or two. Dispatch runs ahead of the
     computation: a host loop that queued steps without waiting asked `should_stop`
@@ -74,6 +76,7 @@ def test_host_loop_asks_to_stop_at_most_two_steps_ahead_of_the_computation():
 
 
 @pytest.mark.parametrize("loop", ["device", "host"])
+@pytest.mark.slow
 def test_two_d_updates_per_step_advance_d_twice_and_g_once(loop):
     config = gaussian_config(d_steps_per_g_step=2)
     gan = build_gan(config)
@@ -105,6 +108,7 @@ def manual_batches(stream, root_key, data, positions):
 
 
 @pytest.mark.parametrize("sampling", ["epoch", "sequential", "with_replacement"])
+@pytest.mark.slow
 def test_step_s_takes_stream_positions_2s_and_2s_plus_1(sampling):
     # 5 batches per epoch: step 2's batches (positions 4 and 5) straddle an epoch end.
     config = gaussian_config(d_steps_per_g_step=2, **{"data.sampling": sampling})
@@ -126,6 +130,7 @@ def test_step_s_takes_stream_positions_2s_and_2s_plus_1(sampling):
     np.testing.assert_array_equal(np.asarray(history["loss_d"][:7]), np.float32(losses))
 
 
+@pytest.mark.slow
 def test_a_resumed_loop_continues_the_stream():
     # 3 steps then 4 equal 7 unbroken steps (the order carry restarts mid-epoch).
     config = gaussian_config(d_steps_per_g_step=2)

@@ -177,6 +177,7 @@ def _old_mnist_training(images, labels, *, seed, num_epochs, batch_size, learnin
     return state[0]
 
 
+@pytest.mark.slow
 def test_28x28x1_with_10_classes_is_the_mnist_classifier_bit_for_bit():
     images, _, _ = coloured_shapes(seed=1)  # the first 256, as 28x28 grey, 10 labels
     images = images[:256, 2:30, 2:30].mean(axis=-1, keepdims=True).astype(np.uint8)
@@ -233,6 +234,7 @@ def test_odd_sides_are_pooled_with_a_short_last_window():
 # --- A labelled set, end to end ----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_learns_coloured_shapes(cache, data_dir, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", cache)
     directory = dc.set_classifier_dir(labelled_set("shapes", data_dir))
@@ -246,6 +248,7 @@ def test_learns_coloured_shapes(cache, data_dir, monkeypatch):
     assert info["architecture"] == architecture_for((32, 32, 3), 6).tag
 
 
+@pytest.mark.slow
 def test_the_cached_classifier_is_loaded_not_retrained(cache, data_dir, monkeypatch, caplog):
     monkeypatch.setenv("XDG_CACHE_HOME", cache)
     monkeypatch.setattr(dc, "train_and_save", None)  # any training would fail
@@ -266,6 +269,7 @@ def test_save_returns_the_info_that_load_reads(tmp_path):
     assert info["params_digest"] == state_digest(restored) == state_digest(params)
 
 
+@pytest.mark.slow
 def test_a_changed_set_gets_another_key_and_a_stale_classifier_is_refused(cache, data_dir):
     data = labelled_set("shapes", data_dir)
     images = data.train.images.copy()

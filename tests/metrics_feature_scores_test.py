@@ -55,6 +55,7 @@ def test_a_pass_refuses_more_images_than_announced():
         accumulated.add(*network.outputs(_images(1, 1) / 255))
 
 
+@pytest.mark.slow
 def test_compare_gives_each_score_as_its_reference_computes_it():
     network = _linear_network()
     real = feature_scores.feature_pass(network, [_images(600, 0) / 255], 600).features()

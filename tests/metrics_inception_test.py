@@ -69,6 +69,7 @@ def test_layout_has_pytorch_fids_parameter_count(golden):
     assert layout["fc.weight"] == (inception.INCEPTION_NUM_CLASSES, inception.INCEPTION_FEATURE_DIM)
 
 
+@pytest.mark.slow
 def test_features_and_logits_match_pytorch_fid(golden, variables):
     seeds_and_shapes = [
         (int(row[0]), tuple(int(n) for n in row[1:])) for row in golden["image_groups"]

@@ -12,6 +12,8 @@ import pytest
 from gan_jax.data import source
 from gan_jax.metrics import mnist_classifier
 
+pytestmark = pytest.mark.slow  # the real MNIST (prepared once per session, about 20 s)
+
 
 def test_one_epoch_reaches_98_percent_on_the_test_set(mnist_classifier_dir, mnist_data_dir):
     params, info = mnist_classifier.load_classifier(mnist_classifier_dir)

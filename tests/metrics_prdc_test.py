@@ -29,6 +29,7 @@ def _reference(real: np.ndarray, fake: np.ndarray, k: int) -> dict[str, float]:
     ("n", "m", "scale", "shift", "block_size"),
     [(500, 500, 1.2, 0.2, 1024), (400, 300, 0.8, 0.5, 96)],
 )
+@pytest.mark.slow
 def test_matches_prdc_package(n, m, scale, shift, block_size):
     real, fake = _gaussian_sets(0, n, m, 64, scale, shift)
     ks = (1, 3, 5, 10)

@@ -9,6 +9,8 @@ from gan_jax.config import Config, DataConfig, LossConfig, ModelConfig, Optimize
 from gan_jax.state import build_gan, create_state
 from gan_jax.steps import train_step
 
+pytestmark = pytest.mark.slow  # its fixture trains a float32 and a bf16 run
+
 
 def narrow_dcgan(compute_dtype: str) -> Config:
     """D2L's DCGAN at base width 8 (instead of 64), as its experiment configures it."""

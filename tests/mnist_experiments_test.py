@@ -23,6 +23,8 @@ from gan_jax.sampling import generated_batches
 from gan_jax.state import create_state
 from gan_jax.workdir import checkpoints_dir, loss_plot, metrics_file, sample_grid, tensorboard_dir
 
+pytestmark = pytest.mark.slow  # the real MNIST (prepared once per session, about 20 s)
+
 CASES = {
     # experiment: flags for a short run (the document's other values stay).
     "mlp_gan_mnist": ["--num_examples=60000", "--num_epochs=5"],

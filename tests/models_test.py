@@ -33,6 +33,7 @@ def init(module, x, labels=None):
         ({"hidden_sizes": [128]}, (4, 28, 28, 1), (4,), 784 * 128 + 128 + 129),
     ],
 )
+@pytest.mark.slow
 def test_mlp_shapes_and_parameter_counts(kwargs, input_shape, output_shape, count):
     module = models.build("mlp", kwargs)
     x = jnp.zeros(input_shape)
@@ -41,6 +42,7 @@ def test_mlp_shapes_and_parameter_counts(kwargs, input_shape, output_shape, coun
     assert param_count(variables["params"]) == count
 
 
+@pytest.mark.slow
 def test_conditional_mlp_concatenates_one_hot_labels():
     # "Make Your Own GAN" D: Linear(784 + 10, 200), LeakyReLU, LayerNorm(200), Linear(200, 1).
     module = models.build("mlp", {"hidden_sizes": [200], "layer_norm": True, "num_classes": 10})
@@ -53,6 +55,7 @@ def test_conditional_mlp_concatenates_one_hot_labels():
     assert len(set(np.asarray(logits).round(6).tolist())) == 3
 
 
+@pytest.mark.slow
 def test_dropout_is_active_only_in_training():
     module = models.build("mlp", {"hidden_sizes": [64], "dropout_rate": 0.5})
     x = jnp.ones((2, 8))
@@ -64,6 +67,7 @@ def test_dropout_is_active_only_in_training():
     assert not np.allclose(train_a, train_b)
 
 
+@pytest.mark.slow
 def test_torch_init_scheme_bounds():
     module = models.build("mlp", {"hidden_sizes": [256], "init_scheme": "torch"})
     params = init(module, jnp.zeros((1, 784)))["params"]
@@ -95,6 +99,7 @@ def test_unknown_model_name():
     ],
 )
 @pytest.mark.parametrize("shape", [(2, 5), (784, 128), (4, 4, 8, 16), (5, 5, 1, 64)])
+@pytest.mark.slow
 def test_kernel_draws_equal_jaxs_initializers_bit_for_bit(scheme, reference, shape):
     # Ours draw on the flat shape (faster to compile); the values must not change.
     key = jax.random.key(7)

@@ -21,6 +21,8 @@ from gan_jax.errors import UserError
 from gan_jax.workdir import checkpoints_dir, metrics_file
 from gan_jax.xla_flags import with_patient_collectives
 
+pytestmark = pytest.mark.slow  # several CPU devices and processes, each a subprocess
+
 # Four device threads on two busy cores can arrive far apart at a collective: the same
 # patience the commands take, so a slow thread waits instead of aborting the process.
 FOUR_DEVICES = {

@@ -43,6 +43,7 @@ def read(path):
         return f.read()
 
 
+@pytest.mark.slow
 def test_resuming_mid_epoch_writes_exactly_the_unbroken_records(tmp_path):
     # 10 steps an epoch, checkpoints every 7 steps: every resume point is mid-epoch.
     config = gaussian_config(num_epochs=4, checkpoint_every_steps=7, keep_checkpoints=10)
@@ -58,6 +59,7 @@ def test_resuming_mid_epoch_writes_exactly_the_unbroken_records(tmp_path):
         assert records_without_wall_clock(workdir) == expected, resume_step
 
 
+@pytest.mark.slow
 def test_a_changed_learning_rate_is_applied_and_recorded(tmp_path):
     workdir = str(tmp_path)
     train_and_evaluate(gaussian_config(num_epochs=1), workdir)
@@ -93,6 +95,7 @@ def test_a_changed_learning_rate_is_applied_and_recorded(tmp_path):
     ],
     ids=["architecture", "batch_size", "experiment", "objective"],
 )
+@pytest.mark.slow
 def test_a_structural_change_is_refused_before_anything_is_written(tmp_path, change):
     workdir = str(tmp_path)
     train_and_evaluate(gaussian_config(num_epochs=1), workdir)
@@ -110,6 +113,7 @@ def test_a_structural_change_is_refused_before_anything_is_written(tmp_path, cha
     assert 10 in checkpoint_steps(replaced)
 
 
+@pytest.mark.slow
 def test_changed_architecture_on_the_command_line_is_one_line(tmp_path):
     args = (f"--workdir={tmp_path}", "--num_epochs=1", "--num_fit_samples=1000")
     assert run(GAUSSIAN, *args).returncode == 0

@@ -43,6 +43,7 @@ def leftover_temporaries(workdir):
     return glob.glob(os.path.join(checkpoints_dir(workdir), "*tmp*"))
 
 
+@pytest.mark.slow
 def test_sigterm_saves_the_last_completed_step_and_exits_143(tmp_path):
     trainer = start(GAUSSIAN, *gaussian_args(tmp_path, "--num_epochs=400"))
     wait_for(lambda: checkpoint_steps(tmp_path))
@@ -60,6 +61,7 @@ def test_sigterm_saves_the_last_completed_step_and_exits_143(tmp_path):
 
 
 @pytest.mark.parametrize("delay", [1.0, 2.5, 4.0])
+@pytest.mark.slow
 def test_sigint_during_start_up_is_one_line_and_no_crash(tmp_path, delay):
     trainer = start(GAUSSIAN, *gaussian_args(tmp_path, "--num_epochs=400"))
     time.sleep(delay)
@@ -76,6 +78,7 @@ def test_sigint_during_start_up_is_one_line_and_no_crash(tmp_path, delay):
     assert not leftover_temporaries(tmp_path)
 
 
+@pytest.mark.slow
 def test_a_second_sigint_during_the_save_does_not_break_it(tmp_path):
     trainer = start(GAUSSIAN, *gaussian_args(tmp_path, "--num_epochs=400"))
     wait_for(lambda: checkpoint_steps(tmp_path))
@@ -91,6 +94,7 @@ def test_a_second_sigint_during_the_save_does_not_break_it(tmp_path):
     assert step == checkpoint_steps(tmp_path)[-1] == int(state.step)
 
 
+@pytest.mark.slow
 def test_interrupted_and_resumed_run_writes_the_unbroken_records(tmp_path):
     args = ("--num_epochs=6",)  # 750 steps
     unbroken = tmp_path / "unbroken"
@@ -113,6 +117,7 @@ def test_interrupted_and_resumed_run_writes_the_unbroken_records(tmp_path):
     assert_same_final_state(unbroken, resumed)
 
 
+@pytest.mark.slow
 def test_reading_beside_a_training_run_never_disturbs_it(tmp_path):
     # Saves every 10 steps, so most reads overlap a save in flight.
     trainer = start(
@@ -135,6 +140,7 @@ def test_reading_beside_a_training_run_never_disturbs_it(tmp_path):
     assert "Traceback" not in stderr
 
 
+@pytest.mark.slow
 def test_readers_create_nothing(tmp_path):
     missing = tmp_path / "no_run"
     result = run("gan_jax.sample", f"--workdir={missing}", f"--out={tmp_path}/s.png")
@@ -150,6 +156,7 @@ def test_readers_create_nothing(tmp_path):
     assert os.listdir(checkpoints_dir(empty)) == []
 
 
+@pytest.mark.slow
 def test_a_second_trainer_on_a_workdir_is_refused(tmp_path):
     first = start(GAUSSIAN, *gaussian_args(tmp_path, "--num_epochs=400"))
     wait_for(lambda: checkpoint_steps(tmp_path))
@@ -166,6 +173,7 @@ def test_a_second_trainer_on_a_workdir_is_refused(tmp_path):
     assert epochs == list(range(1, len(epochs) + 1))
 
 
+@pytest.mark.slow
 def test_a_lock_left_by_a_killed_trainer_is_taken_over(tmp_path):
     trainer = start(GAUSSIAN, *gaussian_args(tmp_path, "--num_epochs=400"))
     wait_for(lambda: checkpoint_steps(tmp_path))

@@ -62,6 +62,7 @@ def image_workdir(tmp_path_factory):
     return workdir
 
 
+@pytest.mark.slow
 def test_sample_writes_scatter_and_points(trained_workdir, tmp_path):
     out = str(tmp_path / "points.png")
     result = run_sample(f"--workdir={trained_workdir}", "--num_samples=300", f"--out={out}")
@@ -73,6 +74,7 @@ def test_sample_writes_scatter_and_points(trained_workdir, tmp_path):
     assert Image.open(out).size[0] > 100
 
 
+@pytest.mark.slow
 def test_sample_is_deterministic_given_seed(trained_workdir, tmp_path):
     for name in ("a", "b"):
         out = str(tmp_path / f"{name}.png")
@@ -85,6 +87,7 @@ def test_sample_is_deterministic_given_seed(trained_workdir, tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
 
 
+@pytest.mark.slow
 def test_sample_errors_are_one_line(tmp_path):
     result = run_sample(f"--workdir={tmp_path}", "--out=x.png")
     assert result.returncode == 1
@@ -94,6 +97,7 @@ def test_sample_errors_are_one_line(tmp_path):
     assert result.returncode == 1 and "--num_samples must be positive" in result.stderr
 
 
+@pytest.mark.slow
 def test_millions_of_points_are_written_in_batches(trained_workdir, tmp_path):
     # 2,000,000 points in 400 generator calls, straight into the .npy; the plot shows some.
     out = str(tmp_path / "many.png")
@@ -111,6 +115,7 @@ def test_millions_of_points_are_written_in_batches(trained_workdir, tmp_path):
     assert Image.open(out).size[0] > 100
 
 
+@pytest.mark.slow
 def test_image_grid(image_workdir, tmp_path):
     out = str(tmp_path / "grid.png")
     result = run_sample(f"--workdir={image_workdir}", "--num_samples=10", f"--out={out}")
@@ -121,6 +126,7 @@ def test_image_grid(image_workdir, tmp_path):
 
 
 @pytest.mark.parametrize("suffix", [".npy", ".npz"])
+@pytest.mark.slow
 def test_arrays_round_trip_any_count(image_workdir, tmp_path, suffix):
     # More images than a grid holds, in several generator calls.
     count = MAX_GRID_IMAGES + 1000
@@ -139,6 +145,7 @@ def test_arrays_round_trip_any_count(image_workdir, tmp_path, suffix):
     assert list(tmp_path.iterdir()) == [tmp_path / f"images{suffix}"]  # no leftovers
 
 
+@pytest.mark.slow
 def test_too_large_grid_is_one_line_before_generating(image_workdir, tmp_path):
     out = tmp_path / "grid.png"
     count = MAX_GRID_IMAGES + 1
@@ -148,6 +155,7 @@ def test_too_large_grid_is_one_line_before_generating(image_workdir, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_unwritable_out_is_one_line(trained_workdir, tmp_path):
     regular = tmp_path / "file.txt"
     regular.write_text("")
@@ -160,6 +168,7 @@ def test_unwritable_out_is_one_line(trained_workdir, tmp_path):
         assert reason in assert_one_line_error(result, f"error: cannot write {out}")
 
 
+@pytest.mark.slow
 def test_a_run_with_a_g_average_samples_from_it_unless_asked_for_the_raw_g(tmp_path):
     workdir = str(tmp_path / "run")
     train_and_evaluate(gaussian_config(g_ema_decay=0.9), workdir)

@@ -21,6 +21,8 @@ from gan_jax.errors import UserError
 from gan_jax.state import build_gan, create_state
 from gan_jax.workdir import metrics_file
 
+pytestmark = pytest.mark.slow  # the real MNIST (prepared once per session, about 20 s)
+
 # Three classes; rows 0 and 2 labelled (1 and 0), rows 1 and 3 unlabelled.
 REAL = jnp.array([[2.0, 0.5, -1.0], [0.0, 0.0, 0.0], [-0.5, 1.5, 0.2], [3.0, -2.0, 1.0]])
 LABELS = jnp.array([1, -1, 0, -1])

@@ -43,6 +43,7 @@ def test_state_starts_at_step_zero_with_optimizer_state():
 
 
 @pytest.mark.parametrize("config", [gaussian_config, camel_config], ids=["mlp", "conv"])
+@pytest.mark.slow
 def test_a_groups_states_initialised_together_are_each_members_own(config):
     # Members that differ in seed, learning rate and the G average, as a sweep group's do.
     gans = [

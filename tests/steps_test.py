@@ -69,6 +69,7 @@ def test_later_d_updates_draw_new_d_keys_only():
         assert same == (not name.startswith("d_")), name
 
 
+@pytest.mark.slow
 def test_a_penalty_reaches_d_through_the_hook():
     plain_state, _ = step(gaussian_config(**{"loss.objective": "wgan"}), batches(1)[0])
     config = gaussian_config(**{"loss.objective": "wgan_gp", "loss.gp_weight": 10.0})
@@ -79,6 +80,7 @@ def test_a_penalty_reaches_d_through_the_hook():
         step(replace(config, d_update="separate"), batches(1)[0])
 
 
+@pytest.mark.slow
 def test_weight_clipping_holds_after_every_d_update():
     for d_update in ("joint", "separate"):
         config = gaussian_config(d_update=d_update, d_steps_per_g_step=2)

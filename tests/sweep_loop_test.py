@@ -53,6 +53,7 @@ def largest_difference(a, b) -> float:
 
 
 @pytest.mark.parametrize("loop", ["device", "host"])
+@pytest.mark.slow
 def test_a_four_member_sweep_equals_the_four_solo_runs(loop):
     configs = gaussian_members()
     data = gaussian_data(configs[0])
@@ -72,6 +73,7 @@ def test_a_four_member_sweep_equals_the_four_solo_runs(loop):
         )
 
 
+@pytest.mark.slow
 def test_members_with_their_own_data_sets():
     # The Gaussian's points are drawn from the run's seed: each member gets its own.
     configs = gaussian_members()
@@ -86,6 +88,7 @@ def test_members_with_their_own_data_sets():
         assert largest_difference(member_state(states, m), state) < 1e-5
 
 
+@pytest.mark.slow
 def test_conv_members_on_the_host_loop():
     configs = [camel_config(batch_size=4, seed=s) for s in (0, 1)]
     rng = np.random.default_rng(0)
@@ -98,6 +101,7 @@ def test_conv_members_on_the_host_loop():
         assert largest_difference(member_state(states, m), state) < 1e-5
 
 
+@pytest.mark.slow
 def test_a_diverged_member_is_marked_and_the_others_go_on():
     configs = gaussian_members()
     absurd = {"g_optimizer.learning_rate": 1e38}  # non-finite after a few steps

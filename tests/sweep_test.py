@@ -61,6 +61,7 @@ def without_wall_clock(records):
     return [{k: v for k, v in r.items() if k != "examples_per_sec"} for r in records]
 
 
+@pytest.mark.slow
 def test_each_member_is_an_ordinary_run_equal_to_its_solo_run(tmp_path):
     configs = members()
     workdirs = [str(tmp_path / "sweep" / f"m{i}") for i in range(3)]
@@ -85,6 +86,7 @@ def test_each_member_is_an_ordinary_run_equal_to_its_solo_run(tmp_path):
 
 
 @pytest.mark.parametrize("groups", [[16], [8, 8]], ids=["its_own", "the_callers"])
+@pytest.mark.slow
 def test_a_large_sweep_draws_every_members_pictures_in_another_process(
     tmp_path, monkeypatch, groups
 ):
@@ -112,6 +114,7 @@ def test_a_large_sweep_draws_every_members_pictures_in_another_process(
                 assert image.format == "PNG" and image.size[0] >= 500
 
 
+@pytest.mark.slow
 def test_a_diverged_member_is_frozen_and_marked(tmp_path):
     configs = members()
     absurd = {"g_optimizer.learning_rate": 1e38}  # non-finite after a few steps
@@ -141,6 +144,7 @@ def test_a_diverged_member_is_frozen_and_marked(tmp_path):
     assert read_metrics(metrics_file(workdirs[1])) == records
 
 
+@pytest.mark.slow
 def test_a_resumed_sweep_equals_an_unbroken_one(tmp_path):
     configs = members()
     first = [replace(c, num_epochs=1) for c in configs]
@@ -158,6 +162,7 @@ def test_a_resumed_sweep_equals_an_unbroken_one(tmp_path):
 FAST = ("--num_points=80", "--num_epochs=1", "--num_fit_samples=1000")
 
 
+@pytest.mark.slow
 def test_the_sweep_command_writes_member_workdirs_in_groups(tmp_path):
     spec = "d_hidden=[5,3],[4];lr_d=0.05,0.02;seed=0:2"
     # Chunks of 3 split each group of 4 into 3 + 1 members. With G's moving average on,

@@ -46,6 +46,7 @@ def test_resuming_after_10_steps_equals_20_unbroken_steps(tmp_path):
     assert records[1]["loss_d"] == unbroken_records[1]["loss_d"]
 
 
+@pytest.mark.slow
 def test_resuming_mid_epoch_keeps_the_data_position(tmp_path):
     # 20 steps per epoch, checkpoints at 10 and 20: drop 20 and resume from step 10.
     config = gaussian_config(num_points=160, num_epochs=1, checkpoint_every_steps=10)
@@ -57,6 +58,7 @@ def test_resuming_mid_epoch_keeps_the_data_position(tmp_path):
     assert_states_equal(resumed, unbroken)
 
 
+@pytest.mark.slow
 def test_resuming_with_n_critic_spectral_norm_and_g_average_is_bit_exact(tmp_path):
     # WGAN-GP with n_critic 5: a step takes 5 batches, so 160 points of batch 8 make 4
     # steps an epoch; checkpoints every 2 steps; drop the last two and resume mid-epoch.
@@ -108,6 +110,7 @@ def test_multi_step_loop_equals_single_jitted_steps(loop):
     np.testing.assert_array_equal(np.asarray(history["loss_d"][:15]), np.float32(losses))
 
 
+@pytest.mark.slow
 def test_conv_nets_device_and_host_loops_agree():
     config = camel_config(batch_size=4)
     gan = build_gan(config)
@@ -142,6 +145,7 @@ def test_bad_schedule_is_a_config_error(tmp_path):
         train_and_evaluate(gaussian_config(batch_size=0), str(tmp_path))
 
 
+@pytest.mark.slow
 def test_dispatches_span_epochs_with_one_record_per_epoch(tmp_path):
     # 10 steps per epoch; grids every 3 epochs; one dispatch may hold several epochs.
     config = gaussian_config(

@@ -5,6 +5,7 @@ import os
 import subprocess
 
 import jax
+import pytest
 from cli_runs import GAUSSIAN, command
 from states import assert_states_equal
 
@@ -25,6 +26,7 @@ def _train(workdir, env):
     assert result.returncode == 0, result.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_the_default_cache_is_in_the_users_cache_folder_and_changes_no_result(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
     env["XDG_CACHE_HOME"] = str(tmp_path / "cache_home")

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from cli_runs import REPO
 
 from gan_jax.xla_flags import PATIENT_CPU_COLLECTIVES, with_patient_collectives
@@ -34,6 +35,7 @@ print("sum", float(run(x).sum()))
 """
 
 
+@pytest.mark.slow
 def test_a_device_thread_far_behind_at_a_collective_is_waited_for():
     # Scaled down: XLA's own stuck warning after 1 s would abort 1 s later; the commands'
     # patience (set on import, before JAX starts) lets the slow thread finish.
