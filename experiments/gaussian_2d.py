@@ -31,7 +31,7 @@ import numpy as np
 from gan_jax import run_experiment
 from gan_jax.config import Config, DataConfig, LossConfig, ModelConfig, OptimizerConfig
 from gan_jax.evaluation import Evaluator
-from gan_jax.metric_writer import read_metrics
+from gan_jax.metric_writer import epoch_records, read_metrics
 from gan_jax.settings import POSITIVE, WIDTHS, RunSettings, setting
 from gan_jax.state import build_gan, for_sampling
 from gan_jax.workdir import gaussian_fit_file, metrics_file
@@ -98,7 +98,7 @@ def config(**overrides) -> Config:
 def report(run: run_experiment.Finished) -> None:
     """D2L's final losses, and the learned Gaussian against the target (also to a file)."""
     workdir = run.options.workdir
-    final = read_metrics(metrics_file(workdir))[-1]
+    final = epoch_records(read_metrics(metrics_file(workdir)))[-1]
     # The W2 fit of `python -m gan_jax.evaluate` (fixed sampling key, seed 0).
     evaluator = Evaluator(run.config, num_samples=run.settings.num_fit_samples)
     fit = evaluator(build_gan(run.config), for_sampling(run.state))

@@ -287,6 +287,34 @@ class Evaluator:
             scores["label_accuracy"] = correct / labelled
         return scores
 
+    def ranking_score_name(self) -> str | None:
+        """The name of the score a sweep ranks by and a searching sweep's rungs decide by
+        (`sweep_summary.PRIMARY_SCORES`' order): Inception FID when its weights are at
+        hand, else the FID in the set's own classifier's features, else the Gaussian's W2;
+        None when the set has none of them."""
+        prefixes = [prefix for prefix, _ in self.feature_networks()]
+        for prefix in ("inception_", ""):
+            if prefix in prefixes:
+                return f"{prefix}fid"
+        return "w2" if catalog.GAUSSIAN_W2 in self.fitting_scores else None
+
+    def ranking_score(self, gan: GAN, state: GANState, num_samples: int) -> float:
+        """`ranking_score_name`'s value for `num_samples` generated examples: that score
+        alone (FID from the features' running moments, none kept), so a rung is cheap."""
+        name = self.ranking_score_name()
+        if name == "w2":
+            return float(gaussian_scores(gan, state, num_samples, self.key)["w2"])
+        if name is None:
+            raise ValueError(f"no score ranks runs on {self.config.data.name!r}")
+        prefix = name[: -len("fid")]
+        (space,) = [space for space in self.feature_spaces() if space.prefix == prefix]
+        accumulated = FeaturePass(num_samples, keep=0)
+        for images, _ in self.image_batches(gan, state, num_samples):
+            accumulated.add(*space.network.outputs(images))
+        generated = accumulated.features()
+        real = space.real
+        return float(frechet.frechet_distance(generated.mean, generated.cov, real.mean, real.cov))
+
     def image_batches(
         self, gan: GAN, state: GANState, num_samples: int
     ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:

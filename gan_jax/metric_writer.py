@@ -34,6 +34,11 @@ def read_metrics(path: str) -> list[dict[str, Any]]:
     return records
 
 
+def epoch_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records of epochs (their losses), without a divergence's or a search rung's."""
+    return [r for r in records if "epoch" in r and "loss_d" in r]
+
+
 class MetricWriter:
     """Appends records to the run's metrics.jsonl and scalars to its tensorboard/ folder.
 

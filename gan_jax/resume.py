@@ -37,6 +37,10 @@ MUTABLE_FIELDS = frozenset(
 )
 
 
+# The endings of the dotted optimizer-setting fields among them.
+OPTIMIZER_FIELDS = tuple(f"_optimizer.{name}" for name in STATE_HYPERPARAMETERS)
+
+
 class IncompatibleResumeError(UserError):
     """The workdir's checkpoint was trained with settings that the new run cannot continue."""
 

@@ -19,14 +19,15 @@ import sys
 import time
 import types
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from absl import flags, logging
 
-from gan_jax import command, distributed, sweep_spec, sweep_summary
+from gan_jax import command, distributed, search, sweep_spec, sweep_summary
 from gan_jax import workdir as workdir_lib
 from gan_jax.config import Config, to_dict
 from gan_jax.drawing import drawing_for
+from gan_jax.errors import ConfigError
 from gan_jax.evaluation import Evaluator
 from gan_jax.metric_writer import read_metrics
 from gan_jax.schedule import check_every_epochs
@@ -108,6 +109,32 @@ class RunOptions:
         "chunk (0: the whole group). A chunk that runs out of device memory is halved.",
         NON_NEGATIVE,
     )
+    search: Literal["grid", "halving", "pbt"] = setting(
+        "grid",
+        "How a --sweep spends its compute: grid trains every member to the end; halving "
+        "(successive halving) keeps the best 1/--halving_eta at each rung and stops the "
+        "others; pbt (population-based training) copies the best members over the worst "
+        "at each rung, perturbing --pbt_settings. Rungs every --search_every_epochs; "
+        "members are scored by the score the sweep ranks by.",
+    )
+    search_every_epochs: int = setting(
+        0, "Epochs between a search's rungs (0: a quarter of --num_epochs).", NON_NEGATIVE
+    )
+    search_num_samples: int = setting(
+        2000, "Generated samples per member per rung score (from a fixed key).", POSITIVE
+    )
+    halving_eta: int = setting(2, "Halving keeps the best 1/eta of the members at each rung.")
+    pbt_fraction: float = setting(
+        0.25, "The share of members PBT replaces at each rung, by copies of the best share."
+    )
+    pbt_factors: str = setting(
+        "0.8,1.25", "The factors PBT multiplies a copied member's perturbed settings by."
+    )
+    pbt_settings: str = setting(
+        "learning_rate",
+        "The optimizer settings PBT perturbs, comma-separated: learning_rate, b1, b2, eps, "
+        "decay (G's and D's by one factor), or g_learning_rate, d_b1, ... (one network's).",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,6 +201,8 @@ def main(experiment: types.ModuleType) -> None:
         if options.sweep is not None:
             _run_sweep(experiment, settings, options)
             return
+        if options.search != "grid":
+            raise ConfigError(f"--search={options.search} searches a --sweep; give one")
         config = run_config(experiment, settings)
         if options.print_config:
             print(json.dumps(to_dict(config), indent=2))
@@ -230,6 +259,7 @@ def _run_sweep(experiment: types.ModuleType, settings: RunSettings, options: Run
     member_settings = [experiment.Settings(**{**base, **m.overrides}) for m in members]
     configs = [run_config(experiment, s) for s in member_settings]
     groups = sweep_spec.groups(configs)
+    searched = _search(options, configs, groups)
     if options.print_config:
         listing = [
             {"name": m.name, "config": to_dict(c)} for m, c in zip(members, configs, strict=True)
@@ -251,6 +281,17 @@ def _run_sweep(experiment: types.ModuleType, settings: RunSettings, options: Run
         memorisation_queries=0,
     )
     evaluator.feature_networks()
+    searching = None
+    if searched is not None:
+        score_name = evaluator.ranking_score_name()
+        if score_name is None:
+            raise ConfigError(f"--search: no score ranks runs on {configs[0].data.name!r}")
+        num_samples = options.search_num_samples
+        searching = search.Searching(
+            searched,
+            score_name,
+            lambda gan, state: evaluator.ranking_score(gan, state, num_samples),
+        )
     report = getattr(experiment, "report", None)
     results = []
     # One drawing process for the whole sweep: the members' final pictures are drawn
@@ -267,30 +308,84 @@ def _run_sweep(experiment: types.ModuleType, settings: RunSettings, options: Run
                     epoch_hooks=_epoch_hooks(experiment, configs[chunk[0]], options),
                     start_over=start_over and options.start_over,
                     drawing=drawing,
+                    search=searching,
                 ),
             )
             for i, state in trained:
                 workdir = workdir_lib.member_dir(root, members[i].name)
                 records = read_metrics(workdir_lib.metrics_file(workdir))
                 diverged = records[-1].get("diverged") if records else None
+                stopped = next((r["stopped"] for r in records if "stopped" in r), None)
                 if report is not None and diverged is None:
                     member_options = dataclasses.replace(options, workdir=workdir)
                     print(f"== {members[i].name}")
                     report(Finished(configs[i], member_settings[i], state, member_options))
                 scores = {} if diverged else evaluator(build_gan(configs[i]), for_sampling(state))
                 numbers = {k: v for k, v in scores.items() if isinstance(v, int | float)}
-                results.append((i, {"scores": numbers, "diverged": diverged}))
+                row = {"scores": numbers, "diverged": diverged, "step": int(state.step)}
+                if searched is not None:
+                    row.update(
+                        stopped=stopped,
+                        settings=search.config_settings(configs[i]),
+                        exploits=[
+                            {"step": r["step"], **r["exploit"]} for r in records if "exploit" in r
+                        ],
+                    )
+                results.append((i, row))
         by_member = dict(results)
         rows = [
             {"name": m.name, "overrides": m.overrides, **by_member[i]}
             for i, m in enumerate(members)
         ]
-        summary = sweep_summary.write(root, options.sweep, rows)
+        summary = sweep_summary.write(root, options.sweep, rows, search=options.search)
     if summary.get("ranking"):
         print(f"ranked by {summary['score']} ({summary['score_means']}), best first:")
         for row in summary["ranking"][:_RANKING_SHOWN]:
-            print("  " + "  ".join(f"{k} {v:.4g}" if k != "name" else v for k, v in row.items()))
+            shown = [
+                f"{k} {v:.4g}" if isinstance(v, float) else str(v)
+                for k, v in row.items()
+                if k != "stopped"
+            ]
+            print("  " + "  ".join(shown) + (" (stopped early)" if "stopped" in row else ""))
+        for part in summary.get("best_settings", []):  # a search's best member's schedule
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in part["settings"].items())
+            print(f"  best member's settings from step {part['from_step']}: {shown}")
         print(f"summary in {root}")
+
+
+def _search(
+    options: RunOptions, configs: list[Config], groups: list[list[int]]
+) -> search.Search | None:
+    """The sweep's `--search` (None for a grid), checked against its members."""
+    if options.search == "grid":
+        return None
+    if len(groups) > 1:
+        raise ConfigError(
+            f"--search={options.search} trains the members as one program, but they differ "
+            f"in structure ({len(groups)} groups): sweep only seeds and optimizer settings"
+        )
+    if options.sweep_chunk and options.sweep_chunk < len(configs):
+        raise ConfigError(
+            f"--search={options.search} scores every member at each rung in one program; "
+            "drop --sweep_chunk"
+        )
+    num_epochs = configs[0].num_epochs
+    try:
+        factors = tuple(float(v) for v in options.pbt_factors.split(","))
+    except ValueError:
+        raise ConfigError(
+            f"--pbt_factors={options.pbt_factors!r}: expected numbers separated by commas"
+        ) from None
+    searched = search.Search(
+        kind=options.search,
+        every_epochs=options.search_every_epochs or max(1, num_epochs // 4),
+        halving_eta=options.halving_eta,
+        pbt_fraction=options.pbt_fraction,
+        pbt_factors=factors,
+        pbt_settings=tuple(v.strip() for v in options.pbt_settings.split(",") if v.strip()),
+    )
+    search.check(searched, configs, num_epochs)
+    return searched
 
 
 # Members listed at the end of a sweep (all of them are in summary.json).

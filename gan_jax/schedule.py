@@ -4,9 +4,10 @@ A run is `total_steps` steps of `steps_per_epoch` each. The host regains control
 only at the end of a dispatch (`gan_jax.loop` runs up to `steps_per_dispatch`
 steps in one jitted call), so every cadence is asked here, in one place: where the
 next dispatch must end (`next_stop`), and at a step where one ends, whether a
-checkpoint is due (`saves_at`) and whether the epoch's pictures and epoch hooks are
-(`draws_at`). A new cadence is a config field, a predicate here that `next_stop`
-respects, and what `gan_jax.train` does when it is due.
+checkpoint is due (`saves_at`), whether the epoch's pictures and epoch hooks are
+(`draws_at`) and whether a searching sweep's rung is (`searches_at`). A new cadence
+is a config field, a predicate here that `next_stop` respects, and what
+`gan_jax.train` does when it is due.
 """
 
 import dataclasses
@@ -36,6 +37,8 @@ class Schedule:
     sample_every_epochs: int
     checkpoint_every_steps: int
     steps_per_dispatch: int
+    # Steps between a searching sweep's rungs (`gan_jax.search`); 0: no search.
+    search_every_steps: int = 0
 
     def epoch(self, step: int) -> int:
         """The number of whole epochs done at `step`."""
@@ -43,7 +46,7 @@ class Schedule:
 
     def next_stop(self, step: int) -> int:
         """Where the dispatch starting at `step` ends: the next drawing epoch, checkpoint,
-        the dispatch cap, or the end of the run, whichever comes first."""
+        a rung, the dispatch cap, or the end of the run, whichever comes first."""
 
         def next_multiple(period: int) -> int:
             return (step // period + 1) * period
@@ -52,12 +55,25 @@ class Schedule:
             self.total_steps,
             next_multiple(self.steps_per_epoch * self.sample_every_epochs),
             next_multiple(self.checkpoint_every_steps),
+            next_multiple(self.search_every_steps or self.total_steps),
             step + self.steps_per_dispatch,
         )
 
     def saves_at(self, step: int) -> bool:
-        """Whether a checkpoint is due at `step`: every `checkpoint_every_steps`, and last."""
-        return step % self.checkpoint_every_steps == 0 or step == self.total_steps
+        """Whether a checkpoint is due at `step`: every `checkpoint_every_steps`, at each
+        rung (the states a rung decides from, so that a resumed search decides alike),
+        and last."""
+        return (
+            step % self.checkpoint_every_steps == 0
+            or step == self.total_steps
+            or self.searches_at(step)
+        )
+
+    def searches_at(self, step: int) -> bool:
+        """Whether a searching sweep's rung falls at `step`: every `search_every_steps`,
+        but neither at the start nor at the end."""
+        every = self.search_every_steps
+        return bool(every) and step % every == 0 and 0 < step < self.total_steps
 
     def draws_at(self, step: int) -> bool:
         """Whether the epoch ending at `step` draws its pictures and runs the epoch hooks:
@@ -67,8 +83,9 @@ class Schedule:
         )
 
 
-def make_schedule(config: Config, num_examples: int) -> Schedule:
-    """Validates the config against the data size and derives the step counts."""
+def make_schedule(config: Config, num_examples: int, search_every_epochs: int = 0) -> Schedule:
+    """Validates the config against the data size and derives the step counts (with a
+    searching sweep's rungs every `search_every_epochs` epochs)."""
     for name in _POSITIVE:
         if getattr(config, name) <= 0:
             raise ConfigError(f"{name} must be positive, got {getattr(config, name)}")
@@ -93,6 +110,7 @@ def make_schedule(config: Config, num_examples: int) -> Schedule:
         sample_every_epochs=config.sample_every_epochs,
         checkpoint_every_steps=config.checkpoint_every_steps,
         steps_per_dispatch=config.steps_per_dispatch,
+        search_every_steps=steps_per_epoch * search_every_epochs,
     )
 
 

@@ -113,14 +113,20 @@ def _statistics(values: Sequence[float]) -> dict[str, Any]:
     }
 
 
-def write(workdir: str, spec: str, members: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def write(
+    workdir: str, spec: str, members: Sequence[Mapping[str, Any]], search: str = "grid"
+) -> dict[str, Any]:
     """Writes the summary files of a finished sweep; returns what summary.json holds.
 
     Args:
       workdir: the sweep's workdir.
       spec: the `--sweep` text.
       members: per member, `name`, `overrides` (the swept settings), `scores` (numbers)
-        and `diverged` (None, or what went non-finite).
+        and `diverged` (None, or what went non-finite); for a search also `stopped`
+        (None, or where halving stopped it), `settings` (the in-state optimizer settings
+        it started with), `exploits` (PBT's copies into it: `step`, `from`, `settings`
+        as [before, after]) and `step` (where its state is).
+      search: the sweep's `--search`: 'grid', 'halving' or 'pbt'.
     """
     finished = [m for m in members if m["diverged"] is None]
     score = primary_score([m["scores"] for m in finished])
@@ -131,8 +137,20 @@ def write(workdir: str, spec: str, members: Sequence[Mapping[str, Any]]) -> dict
         "score_means": PRIMARY_SCORES.get(score),
         "members": list(members),
         "diverged": [{"name": m["name"], "cause": m["diverged"]} for m in members if m["diverged"]],
+        "search": search,
     }
-    if score is not None and finished:
+    if search != "grid":
+        summary["stopped"] = [
+            {"name": m["name"], "cause": m["stopped"]} for m in members if m.get("stopped")
+        ]
+    if score is not None and finished and search != "grid":
+        summary["ranking"] = ranking(members, score)
+        best = summary["best"] = summary["ranking"][0]["name"]
+        summary["best_settings"] = settings_schedule(best, members)
+        if search == "pbt":
+            summary["lineage"] = lineage(members)
+            _plot_lineage(workdir, members, best)
+    elif score is not None and finished:
         values = [m["scores"][score] for m in finished]
         summary["ranking"] = ranking(members, score)
         summary["best"] = summary["ranking"][0]["name"]
@@ -156,12 +174,75 @@ def companions(score: str) -> list[str]:
 
 
 def ranking(members: Sequence[Mapping[str, Any]], score: str) -> list[dict[str, Any]]:
-    """The finished members from best to worst by `score`, each with its companions."""
+    """The finished members from best to worst by `score`, each with its companions; in a
+    halving search, those trained to the end before those it stopped."""
     finished = sorted(
-        (m for m in members if m["diverged"] is None), key=lambda m: m["scores"][score]
+        (m for m in members if m["diverged"] is None),
+        key=lambda m: (m.get("stopped") is not None, m["scores"][score]),
     )
     columns = [score, *(c for c in companions(score) if all(c in m["scores"] for m in finished))]
-    return [{"name": m["name"], **{c: m["scores"][c] for c in columns}} for m in finished]
+    rows = [{"name": m["name"], **{c: m["scores"][c] for c in columns}} for m in finished]
+    for row, member in zip(rows, finished, strict=True):
+        if member.get("stopped"):
+            row["stopped"] = member["stopped"]
+    return rows
+
+
+def lineage(members: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Every PBT copy in step order: `step`, `from` and `to` (member names), and the
+    settings the target had and got."""
+    copies = [
+        {"step": e["step"], "from": e["from"], "to": m["name"], "settings": e["settings"]}
+        for m in members
+        for e in m.get("exploits", ())
+    ]
+    return sorted(copies, key=lambda c: (c["step"], c["to"]))
+
+
+def settings_schedule(name: str, members: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The in-state settings that trained member `name`'s final weights, as a list of
+    {`from_step`, `settings`}: in PBT, its ancestors' up to each copy it descends from."""
+    by_name = {m["name"]: m for m in members}
+
+    def schedule(member: str, until: float) -> list[dict[str, Any]]:
+        copies = [e for e in by_name[member].get("exploits", ()) if e["step"] < until]
+        if not copies:
+            return [{"from_step": 0, "settings": dict(by_name[member]["settings"])}]
+        last = copies[-1]
+        got = {k: after for k, (_, after) in last["settings"].items()}
+        return [*schedule(last["from"], last["step"]), {"from_step": last["step"], "settings": got}]
+
+    return schedule(name, math.inf)
+
+
+def _plot_lineage(workdir: str, members: Sequence[Mapping[str, Any]], best: str) -> None:
+    names = [m["name"] for m in members]
+    index = {n: i for i, n in enumerate(names)}
+    copies = [(c["step"], index[c["from"]], index[c["to"]]) for c in lineage(members)]
+    # The settings a copy perturbed (those whose value changed in some copy).
+    changed = sorted({k for c in lineage(members) for k, (a, b) in c["settings"].items() if a != b})
+    settings = {}
+    for setting in changed:
+        settings[setting] = [
+            [(0, m["settings"][setting])]
+            + [(e["step"], e["settings"][setting][1]) for e in m.get("exploits", ())]
+            for m in members
+        ]
+    schedule = settings_schedule(best, members)
+    best_settings = {
+        setting: [(part["from_step"], part["settings"][setting]) for part in schedule]
+        for setting in changed
+    }
+    last_step = max(m["step"] for m in members)
+    viz.save_lineage_plot(
+        workdir_lib.lineage_plot(workdir),
+        names,
+        last_step,
+        copies,
+        settings,
+        index[best],
+        best_settings,
+    )
 
 
 def _write_csv(
@@ -172,7 +253,7 @@ def _write_csv(
     score_names = first + sorted(numeric - set(first))
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["name", *settings, *score_names, "diverged"])
+        writer.writerow(["name", *settings, *score_names, "diverged", "stopped"])
         for m in members:
             writer.writerow(
                 [
@@ -180,6 +261,7 @@ def _write_csv(
                     *(json.dumps(m["overrides"][s]) for s in settings),
                     *(m["scores"].get(k, "") for k in score_names),
                     m["diverged"] or "",
+                    m.get("stopped") or "",
                 ]
             )
 

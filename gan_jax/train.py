@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import functools
 import json
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -32,6 +33,7 @@ from absl import logging
 
 from gan_jax import distributed, divergence, errors, interrupts, parallel, resume, sweep_spec, viz
 from gan_jax import drawing as drawing_lib
+from gan_jax import search as search_lib
 from gan_jax import workdir as workdir_lib
 from gan_jax.checkpoint import Checkpoints, Restored
 from gan_jax.config import Config, to_dict
@@ -89,6 +91,7 @@ def train_group(
     epoch_hooks: Sequence[EpochHook] = (),
     start_over: bool = False,
     drawing: viz.DrawingProcess | None = None,
+    search: search_lib.Searching | None = None,
 ) -> list[GANState]:
     """Trains a sweep group as one vmapped program; each member is an ordinary run.
 
@@ -103,6 +106,10 @@ def train_group(
         them itself (`drawing.drawing_for`), so they may still be drawn when this returns.
         Without it, a group of `drawing.drawing_for`'s size draws in a process of its own, and
         every picture is written before this returns.
+      search: search the group's settings (`gan_jax.search`) instead of training every
+        member to the end: at each rung, halving stops the worse members (each gets a
+        `stopped` record and keeps its checkpoint there) and PBT copies the better over
+        the worse (each copy recorded as an `exploit`).
 
     Returns:
       The members' final states.
@@ -110,7 +117,13 @@ def train_group(
     if len(configs) != len(workdirs) or len(set(workdirs)) != len(workdirs):
         raise ValueError("one distinct workdir per member is needed")
     return _train(
-        list(configs), list(workdirs), epoch_hooks, start_over, vmapped=True, drawing=drawing
+        list(configs),
+        list(workdirs),
+        epoch_hooks,
+        start_over,
+        vmapped=True,
+        drawing=drawing,
+        search=search,
     )
 
 
@@ -125,7 +138,21 @@ class _Run:
     records: EpochRecords | None = None
     saved_step: int | None = None
     diverged: str | None = None  # what went non-finite, once something has
-    last_finite: GANState | None = None  # a diverged sweep member's state before that
+    stopped: str | None = None  # why a searching sweep stopped the member, once it has
+    # The state a diverged member kept (its last finite one) or a stopped one stopped at.
+    kept_state: GANState | None = None
+
+
+@dataclasses.dataclass
+class _Program:
+    """What trains: the state on its devices (a sweep group's members stacked), the runs
+    in it (a member's slot is its index), their data and the jitted loop."""
+
+    state: GANState
+    members: list[_Run]
+    data: TrainingData
+    placement: parallel.Placement
+    run_steps: divergence.RunSteps
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,6 +165,10 @@ class _Shared:
     epoch_hooks: Sequence[EpochHook]
     grid: drawing_lib.Grid
     draw: drawing_lib.Draw
+    # A sweep group's members train on data of their own (`catalog` says drawn from seed).
+    member_data: bool
+    # The jitted loop for a placement (a searching sweep's program shrinks).
+    make_run_steps: Callable[[parallel.Placement], divergence.RunSteps]
 
 
 def _train(
@@ -148,6 +179,7 @@ def _train(
     *,
     vmapped: bool,
     drawing: viz.DrawingProcess | None,
+    search: search_lib.Searching | None = None,
 ) -> list[GANState]:
     """Every training call, from claiming its workdirs to its last save."""
     config = configs[0]  # the members differ only where `sweep_spec.groups` allows
@@ -168,7 +200,7 @@ def _train(
             for c in (configs if member_data else configs[:1])
         ]
         num_examples = len(host_data[0].examples)
-        schedule = make_schedule(config, num_examples)
+        schedule = make_schedule(config, num_examples, search.search.every_epochs if search else 0)
         gans = [build_gan(c) for c in configs]
         placement = parallel.plan(
             config.num_devices,
@@ -193,13 +225,16 @@ def _train(
             # Written only once the checkpoint's settings are known to fit.
             with open(workdir_lib.config_file(run.workdir), "w") as f:
                 json.dump(to_dict(run.config), f, indent=2)
+        # A searching sweep's stopped members are out of the program.
+        in_program = [m for m, run in enumerate(runs) if run.stopped is None]
+        states = [states[m] for m in in_program]
         state = stack_states(states) if vmapped else states[0]
         step = int(np.max(state.step))  # a diverged member's is behind the others'
 
         # Onto the devices; each run's writer and records; the jitted loop.
         data = host_data[0]
         if member_data:
-            data = TrainingData(np.stack([d.examples for d in host_data]), None)
+            data = TrainingData(np.stack([host_data[m].examples for m in in_program]), None)
         data = placement.put_data(
             TrainingData(data.examples, data.labels if takes_labels(config) else None),
             member_data,
@@ -214,18 +249,6 @@ def _train(
             if run.diverged is None:
                 run.records = EpochRecords(schedule, config.batch_size, step, run_pending)
             run.saved_step = run.checkpoints.latest_step()
-        run_steps = make_run_steps(
-            gan,
-            num_examples,
-            schedule.batches_per_epoch,
-            max_steps=min(config.steps_per_dispatch, schedule.total_steps),
-            # Several processes agree on a stop once per dispatch instead (see
-            # `_raise_if_stop_requested`).
-            should_stop=interrupts.requested if jax.process_count() == 1 else None,
-            members=vmapped,
-            member_data=member_data,
-            placement=placement,
-        )
         shared = _Shared(
             gan,
             schedule,
@@ -233,6 +256,26 @@ def _train(
             epoch_hooks,
             drawing_lib.grid_for(gan, host_data[0].examples),
             drawing.draw if drawing else drawing_lib.draw_here,
+            member_data,
+            functools.partial(
+                make_run_steps,
+                gan,
+                num_examples,
+                schedule.batches_per_epoch,
+                max_steps=min(config.steps_per_dispatch, schedule.total_steps),
+                # Several processes agree on a stop once per dispatch instead (see
+                # `_raise_if_stop_requested`).
+                should_stop=interrupts.requested if jax.process_count() == 1 else None,
+                members=vmapped,
+                member_data=member_data,
+            ),
+        )
+        program = _Program(
+            state,
+            [runs[m] for m in in_program],
+            data,
+            placement,
+            shared.make_run_steps(placement=placement),
         )
         logging.info(
             "%s: %d examples, %d steps/epoch, %d epochs (%d steps), %s%s%s",
@@ -242,7 +285,7 @@ def _train(
             config.num_epochs,
             schedule.total_steps,
             f"resuming at step {step}" if step else "from scratch",
-            f", {len(runs)} members in one program" if vmapped else "",
+            f", {len(program.members)} members in one program" if vmapped else "",
             f", on {placement.num_devices} devices" if placement.mesh else "",
         )
         progress = tqdm.tqdm(
@@ -258,30 +301,38 @@ def _train(
         try:
             while step < schedule.total_steps:
                 _raise_if_stop_requested("during training")
+                if search is not None and schedule.searches_at(step):
+                    # At the top of the loop: a search resumed at a rung decides it again,
+                    # from the states saved there, as the unbroken one did.
+                    program = _rung(shared, search, program, step)
                 num_steps = schedule.next_stop(step) - step
                 start = time.perf_counter()
+                state, members = program.state, program.members
                 # `state` is donated: a diverged member's last finite state is rerun from
                 # a copy.
                 dispatch_start = jax.tree.map(jnp.copy, state) if vmapped else None
-                state, metrics = run_steps(state, data, jnp.asarray(num_steps, jnp.int32))
+                state, metrics = program.run_steps(
+                    state, program.data, jnp.asarray(num_steps, jnp.int32)
+                )
+                program.state = state
                 num_run = int(np.max(state.step)) - step
                 metrics = jax.device_get(metrics)
                 seconds = time.perf_counter() - start
                 if vmapped:
                     finite = metrics.pop(STATE_FINITE)[:, :num_run]
-                    live = [m for m, run in enumerate(runs) if run.diverged is None]
+                    live = [m for m, run in enumerate(members) if run.diverged is None]
                     last_finite = divergence.last_finite_members(
-                        dispatch_start, run_steps, data, metrics, finite, live
+                        dispatch_start, program.run_steps, program.data, metrics, finite, live
                     )
                     for m, member in last_finite.items():
-                        runs[m].last_finite = member
+                        members[m].kept_state = member
                 else:
                     finite = np.asarray(divergence.state_is_finite(state))[None, None]
 
                 # Each run's records, hooks and pictures; then the saves due, which a
                 # sweep queues behind each other while its pictures draw.
                 losses, epoch_records = [], []
-                for m, run in enumerate(runs):
+                for m, run in enumerate(members):
                     if run.diverged is not None:
                         continue
                     own = {k: (v[m] if vmapped else v)[:num_run] for k, v in metrics.items()}
@@ -298,26 +349,29 @@ def _train(
                     if completed:
                         epoch_records.append(completed)
                     losses.append((own["loss_d"].mean(), own["loss_g"].mean()))
-                for m, run in enumerate(runs):
+                for m, run in enumerate(members):
                     if run.diverged is None and schedule.saves_at(step + num_run):
                         _save(run, state, m, step + num_run, vmapped)
                 if vmapped and epoch_records:
-                    log_members(epoch_records, config.num_epochs, len(runs))
+                    log_members(epoch_records, config.num_epochs, len(members))
                 if not losses:
                     raise errors.DivergedError(
-                        f"every member diverged; the first {runs[0].diverged}"
+                        f"every member diverged; the first {members[0].diverged}"
                     )
                 step += num_run
                 progress.update(num_run)
                 loss_d, loss_g = np.mean(losses, axis=0)
                 progress.set_postfix(loss_d=f"{loss_d:.3f}", loss_g=f"{loss_g:.3f}")
         except errors.Interrupted as stop:
-            raise _saved_on_interrupt(stop, runs, state, step, vmapped) from None
+            raise _saved_on_interrupt(stop, program, step, vmapped) from None
     if not vmapped:
-        return [state]
+        return [program.state]
+    slots = {id(run): m for m, run in enumerate(program.members)}
     return [
-        run.last_finite if run.diverged else jitted_member_state(state, m)
-        for m, run in enumerate(runs)
+        run.kept_state
+        if run.diverged or run.stopped
+        else jitted_member_state(program.state, slots[id(run)])
+        for run in runs
     ]
 
 
@@ -390,7 +444,9 @@ def _start_states(
     """Each run's newest good checkpoint with its settings applied, or a fresh state
     (the fresh ones initialised together), and the records it had not yet written.
 
-    A sweep member that diverged before stays diverged, at the state it kept."""
+    A sweep member that diverged before stays diverged, at the state it kept; one that a
+    search stopped before the others' step stays stopped (at their step, the rung that
+    stopped it is decided again)."""
     restored = [run.checkpoints.restore_latest() for run in runs]
     fresh = [m for m, r in enumerate(restored) if r is None]
     seeds = [runs[m].config.seed for m in fresh]
@@ -403,8 +459,19 @@ def _start_states(
         records = read_metrics(workdir_lib.metrics_file(run.workdir))
         if vmapped and records and "diverged" in records[-1]:
             run.diverged = records[-1]["diverged"]
-            run.last_finite = state
-    steps = {int(s.step) for s, run in zip(states, runs, strict=True) if not run.diverged}
+            run.kept_state = state
+        if vmapped and records and "stopped" in records[-1]:
+            run.stopped = records[-1]["stopped"]
+            run.kept_state = state
+    going = [int(s.step) for s, run in zip(states, runs, strict=True) if not run.diverged]
+    for state, run in zip(states, runs, strict=True):
+        if run.stopped and int(state.step) == max(going, default=-1):
+            run.stopped = run.kept_state = None  # stopped at this rung: decided again
+    steps = {
+        int(s.step)
+        for s, run in zip(states, runs, strict=True)
+        if not (run.diverged or run.stopped)
+    }
     if len(steps) > 1:
         raise UserError(
             "the sweep's members were saved at different steps "
@@ -423,7 +490,9 @@ def _resumed(run: _Run, gan: GAN, restored: Restored) -> tuple[GANState, dict[st
             restored.step,
             "; ".join(f"{k}: {a} -> {b}" for k, (a, b) in changes.items()),
         )
-        state = resume.apply_optimizer_settings(gan, state)
+        if any(name.endswith(resume.OPTIMIZER_FIELDS) for name in changes):
+            # Only then: a searched member's state holds settings of its own (PBT's).
+            state = resume.apply_optimizer_settings(gan, state)
         if distributed.is_main():
             resume.record_changes(run.workdir, restored.step, changes)
     logging.info("resumed from step %d in %s", restored.step, run.checkpoints.directory)
@@ -455,7 +524,7 @@ def _after_dispatch(
             "%s: training diverged %s; kept its state at step %d",
             run.workdir,
             report,
-            int(run.last_finite.step),
+            int(run.kept_state.step),
         )
         return []
     completed = run.records.add(metrics, seconds)
@@ -486,6 +555,120 @@ def _after_dispatch(
     return completed
 
 
+def _rung(
+    shared: _Shared, searching: search_lib.Searching, program: _Program, step: int
+) -> _Program:
+    """A searching sweep's rung at `step`: scores the live members (from the states saved
+    at `step`), records each one's score and rank, and halves the program or copies the
+    better members over the worse. Returns the program that trains on."""
+    search, name = searching.search, searching.score_name
+    rung = step // shared.schedule.search_every_steps
+    members = program.members
+    live = [m for m, run in enumerate(members) if run.diverged is None]
+    scores = [
+        searching.score(shared.gan, for_sampling(jitted_member_state(program.state, m)))
+        for m in live
+    ]
+    rank = {live[i]: r for r, i in enumerate(search_lib.ranking(scores), 1)}
+    records = {
+        live[i]: {"step": step, "rung": rung, f"rung_{name}": score, "rung_rank": rank[live[i]]}
+        for i, score in enumerate(scores)
+    }
+    if search.kind == "halving":
+        kept = [live[i] for i in search_lib.halving_survivors(scores, search.halving_eta)]
+        for m in live:
+            if m in kept:
+                continue
+            run = members[m]
+            run.stopped = records[m]["stopped"] = (
+                f"stopped at rung {rung} (step {step}): {name} {scores[live.index(m)]:.4g}, "
+                f"rank {rank[m]} of {len(live)}"
+            )
+            run.kept_state = jitted_member_state(program.state, m)
+            if distributed.is_main():  # a stopped member's last pictures
+                epoch = shared.schedule.epoch(step)
+                shown = distributed.local_copy(for_sampling(run.kept_state))
+                drawing_lib.draw_epoch(
+                    shared.gan,
+                    shown,
+                    shared.grid,
+                    run.workdir,
+                    step,
+                    epoch,
+                    run.writer,
+                    shared.draw,
+                )
+        logging.info(
+            "rung %d at step %d: %d of %d members go on (%s %.4g best)",
+            rung,
+            step,
+            len(kept),
+            len(live),
+            name,
+            min(scores),
+        )
+        program = _shrunk(shared, program, kept)
+    else:
+        copies = [
+            search_lib.Copy(live[c.target], live[c.source], c.factors)
+            for c in search_lib.pbt_copies(search, scores, rung)
+        ]
+        before = search_lib.settings_of(program.state)
+        program.state = search_lib.exploit(program.state, copies, shared.gan.config)
+        after = search_lib.settings_of(program.state)
+        for copy in copies:
+            records[copy.target]["exploit"] = {
+                "from": os.path.basename(members[copy.source].workdir),
+                # Every in-state setting, [before, after]: what it had, what it now has.
+                "settings": {
+                    setting: [before[setting][copy.target], values[copy.target]]
+                    for setting, values in after.items()
+                },
+            }
+        logging.info(
+            "rung %d at step %d: %d members copied from better ones (%s %.4g best)",
+            rung,
+            step,
+            len(copies),
+            name,
+            min(scores),
+        )
+    for m, record in records.items():
+        writer = members[m].writer
+        # A search resumed at this rung decides it again, alike: written once.
+        if not any(r.get("rung") == rung for r in writer.records):
+            writer.write(record)
+    return program
+
+
+def _shrunk(shared: _Shared, program: _Program, kept: list[int]) -> _Program:
+    """The program of the members at slots `kept` only: a smaller vmapped state, data
+    and compiled loop, on as many of the devices as the members split over."""
+    requested = program.placement.num_devices if program.placement.mesh else 1
+    placement = parallel.plan(
+        requested if len(kept) % requested == 0 else 0,
+        len(kept),
+        f"the group's {len(kept)} members",
+        members=True,
+    )
+    slots = jnp.asarray(kept)
+    state = placement.put_state(_gather_members(program.state, slots))
+    data = _gather_members(program.data, slots) if shared.member_data else program.data
+    data = placement.put_data(data, shared.member_data)
+    return _Program(
+        state,
+        [program.members[m] for m in kept],
+        data,
+        placement,
+        shared.make_run_steps(placement=placement),
+    )
+
+
+@jax.jit
+def _gather_members(tree: Any, slots: jax.Array) -> Any:
+    return jax.tree.map(lambda leaf: leaf[slots], tree)
+
+
 def _member(state: GANState, m: int, vmapped: bool) -> GANState:
     """Run `m`'s state: a sweep member's sliced off the group's."""
     return jitted_member_state(state, m) if vmapped else state
@@ -498,9 +681,10 @@ def _save(run: _Run, state: GANState, m: int, step: int, vmapped: bool) -> None:
 
 
 def _saved_on_interrupt(
-    stop: errors.Interrupted, runs: list[_Run], state: GANState, step: int, vmapped: bool
+    stop: errors.Interrupted, program: _Program, step: int, vmapped: bool
 ) -> errors.Interrupted:
     """Saves each live run at `step` (unless it just was) and says where."""
+    runs, state = program.members, program.state
     signal = interrupts.signal_name(stop.signum)
     if step == 0:
         return errors.Interrupted(

@@ -47,7 +47,9 @@ def save_image_grid(path: str, images: np.ndarray, num_cols: int) -> None:
 def save_loss_plot(
     path: str, records: Sequence[Mapping[str, Any]], keys: Sequence[str] = ("loss_d", "loss_g")
 ) -> None:
-    """Plots per-epoch losses (records as in metrics.jsonl) against the epoch."""
+    """Plots per-epoch losses (records as in metrics.jsonl) against the epoch; records
+    without them (a search's rung, a divergence) are skipped."""
+    records = [r for r in records if "epoch" in r and all(key in r for key in keys)]
     epochs = [r["epoch"] for r in records]
     fig = _figure(figsize=(6, 4))
     ax = fig.subplots()
@@ -138,6 +140,64 @@ def save_best_of_k_plot(path: str, expected_best: Sequence[float], ylabel: str) 
     ax.set_xlabel("k (runs drawn at random)")
     ax.set_ylabel(f"expected best {ylabel}")
     ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def save_lineage_plot(
+    path: str,
+    names: Sequence[str],
+    last_step: int,
+    copies: Sequence[tuple[int, int, int]],
+    settings: Mapping[str, Sequence[Sequence[tuple[int, float]]]],
+    best: int,
+    best_settings: Mapping[str, Sequence[tuple[int, float]]],
+) -> None:
+    """A population-based search: which member descended from which, and each setting
+    over time.
+
+    Args:
+      names: the members, one row each in the top panel.
+      last_step: where the x axes end.
+      copies: (step, source, target) member indices: a line from the source's row to the
+        target's at that step.
+      settings: per setting name, per member (slot), its (step, value) changes; one panel
+        each, every member a thin step line (log scale).
+      best: the best member's index.
+      best_settings: per setting name, the (step, value) changes that trained the best
+        member's weights (its ancestors' before each copy it descends from), drawn bold.
+    """
+    fig = _figure(figsize=(8, 3 + 2.2 * len(settings) + 0.12 * len(names)))
+    axes = fig.subplots(1 + len(settings), 1, sharex=True, squeeze=False)[:, 0]
+    lineage = axes[0]
+    for m in range(len(names)):
+        lineage.plot([0, last_step], [m, m], color="0.85", lw=1, zorder=0)
+    for step, source, target in copies:
+        lineage.annotate(
+            "",
+            xy=(step, target),
+            xytext=(step, source),
+            arrowprops={"arrowstyle": "->", "color": "tab:blue", "lw": 0.8},
+        )
+    lineage.plot([last_step], [best], marker="*", color="tab:red", markersize=12)
+    lineage.set_yticks(range(len(names)), names, fontsize=6)
+    lineage.invert_yaxis()
+    lineage.set_title("copies (source -> target); * the best member, its settings in red")
+    for ax, (setting, members) in zip(axes[1:], settings.items(), strict=True):
+        for changes, bold in [*((c, False) for c in members), (best_settings[setting], True)]:
+            steps = [step for step, _ in changes] + [last_step]
+            values = [value for _, value in changes]
+            ax.stairs(
+                values,
+                steps,
+                baseline=None,
+                lw=2.5 if bold else 0.8,
+                color="tab:red" if bold else "0.6",
+                zorder=2 if bold else 1,
+            )
+        ax.set_yscale("log")
+        ax.set_ylabel(setting)
+        ax.grid(alpha=0.3)
+    axes[-1].set_xlabel("step")
     _save(fig, path)
 
 

@@ -147,6 +147,11 @@ def best_of_k_plot(root: str) -> str:
     return os.path.join(root, "best_of_k.png")
 
 
+def lineage_plot(root: str) -> str:
+    """A population-based search's copies between members and their settings over time."""
+    return os.path.join(root, "lineage.png")
+
+
 def move_run_aside(workdir: str, keep: tuple[str, ...]) -> str | None:
     """Moves a workdir's contents (except `keep` and earlier replaced runs) into
     `replaced_<time>/`.

@@ -89,5 +89,5 @@ def test_a_drawing_process_draws_what_the_caller_would_and_reports_its_errors(tm
         drawing.draw(viz.save_loss_plot, there, records)
     with Image.open(here) as a, Image.open(there) as b:
         assert np.array_equal(np.asarray(a), np.asarray(b))
-    with pytest.raises(KeyError, match="loss_d"), viz.DrawingProcess() as drawing:
-        drawing.draw(viz.save_loss_plot, str(tmp_path / "bad.png"), [{"epoch": 1}])
+    with pytest.raises(TypeError, match="NoneType"), viz.DrawingProcess() as drawing:
+        drawing.draw(viz.save_loss_plot, str(tmp_path / "bad.png"), None)
