@@ -166,7 +166,8 @@ def save_lineage_plot(
       best_settings: per setting name, the (step, value) changes that trained the best
         member's weights (its ancestors' before each copy it descends from), drawn bold.
     """
-    fig = _figure(figsize=(8, 3 + 2.2 * len(settings) + 0.12 * len(names)))
+    fig = _figure(figsize=(9, 3 + 2.2 * len(settings) + 0.12 * len(names)))
+    fig.subplots_adjust(left=0.24, right=0.97, bottom=0.08, top=0.95)  # members' names
     axes = fig.subplots(1 + len(settings), 1, sharex=True, squeeze=False)[:, 0]
     lineage = axes[0]
     for m in range(len(names)):

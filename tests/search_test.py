@@ -225,8 +225,12 @@ def test_the_pbt_command_records_each_copy_and_draws_the_lineage(tmp_path):
     best = member_dir(tmp_path, summary["best"])
     sampled = run("gan_jax.sample", f"--workdir={best}", f"--out={tmp_path}/s.png")
     assert sampled.returncode == 0, sampled.stderr[-2000:]
+    copied = member_dir(tmp_path, summary["lineage"][-1]["to"])
+    evaluated = run("gan_jax.evaluate", f"--workdir={copied}", "--num_samples=500")
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "flags, message",
     [
