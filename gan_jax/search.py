@@ -20,7 +20,6 @@ a resumed search decides exactly as the unbroken one did.
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -201,11 +200,6 @@ def _exploit(
         network = network.replace(opt_state=network.opt_state._replace(hyperparams=hyperparams))
         copied = copied.replace(**{NETWORKS[prefix]: network})
     return copied
-
-
-def gather_members(tree: Any, slots: Sequence[int]) -> Any:
-    """The members at `slots` of a group's state (or member-stacked data), in that order."""
-    return jax.tree.map(lambda leaf: leaf[np.asarray(slots)], tree)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -218,9 +218,10 @@ def settings_schedule(name: str, members: Sequence[Mapping[str, Any]]) -> list[d
 def _plot_lineage(workdir: str, members: Sequence[Mapping[str, Any]], best: str) -> None:
     names = [m["name"] for m in members]
     index = {n: i for i, n in enumerate(names)}
-    copies = [(c["step"], index[c["from"]], index[c["to"]]) for c in lineage(members)]
+    every_copy = lineage(members)
+    copies = [(c["step"], index[c["from"]], index[c["to"]]) for c in every_copy]
     # The settings a copy perturbed (those whose value changed in some copy).
-    changed = sorted({k for c in lineage(members) for k, (a, b) in c["settings"].items() if a != b})
+    changed = sorted({k for c in every_copy for k, (a, b) in c["settings"].items() if a != b})
     settings = {}
     for setting in changed:
         settings[setting] = [
