@@ -14,7 +14,7 @@ import tempfile
 import jax
 import numpy as np
 
-from experiments import cgan_mnist, dcgan_pokemon, mlp_gan_mnist_deep
+from experiments import dcgan_pokemon, mlp_gan_mnist_deep
 from gan_jax.checkpoint import restore_gan
 from gan_jax.config import replace
 from gan_jax.train import train_and_evaluate, train_group
@@ -64,9 +64,6 @@ def main(mnist_dir: str, sprites_dir: str) -> None:
     runs = {
         "mlp_gan_mnist_deep": mlp_gan_mnist_deep.config(
             data_dir=mnist_dir, num_examples=100, batch_size=100, num_epochs=1
-        ),
-        "cgan_mnist": cgan_mnist.config(
-            data_dir=mnist_dir, num_examples=4, batch_size=4, num_epochs=1
         ),
         "dcgan_pokemon": dcgan_pokemon.config(
             data_dir=sprites_dir, n_G=8, n_D=8, num_examples=8, batch_size=8, num_epochs=1
