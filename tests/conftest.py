@@ -36,16 +36,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 _OWN_CACHE = pytest.StashKey[str]()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The slow tests first (a stable sort: each file keeps its order).
-
-    pytest-xdist hands tests out in this order: when the long ones start first, the
-    short ones fill in around them instead of leaving one worker idle at the end while
-    the other finishes a minute-long test.
-    """
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Gives Ctrl-C back to pytest.
 
