@@ -49,7 +49,16 @@ def polynomial_kernel(
     """
     if gamma is None:
         gamma = 1.0 / x.shape[1]
-    return (x @ y.T * gamma + coef0) ** degree
+    base = x @ y.T
+    base *= gamma
+    base += coef0
+    if degree != 3:
+        return base**degree
+    # NumPy's general power is as slow as the product itself; the cube by products
+    # (two roundings, 2e-16 relative) halves the kernel's cost after the product.
+    cube = base * base
+    cube *= base
+    return cube
 
 
 def unbiased_mmd2(k_xx: np.ndarray, k_xy: np.ndarray, k_yy: np.ndarray) -> float:
