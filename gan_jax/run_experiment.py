@@ -315,12 +315,19 @@ def _run_sweep(experiment: types.ModuleType, settings: RunSettings, options: Run
                 workdir = workdir_lib.member_dir(root, members[i].name)
                 records = read_metrics(workdir_lib.metrics_file(workdir))
                 diverged = records[-1].get("diverged") if records else None
-                stopped = next((r["stopped"] for r in records if "stopped" in r), None)
+                stop = next((r for r in records if "stopped" in r), None)
+                stopped = stop and stop["stopped"]
                 if report is not None and diverged is None:
                     member_options = dataclasses.replace(options, workdir=workdir)
                     print(f"== {members[i].name}")
                     report(Finished(configs[i], member_settings[i], state, member_options))
-                scores = {} if diverged else evaluator(build_gan(configs[i]), for_sampling(state))
+                if diverged:
+                    scores = {}
+                elif stop and searching:  # halving judged it by its rung score, enough here
+                    name = searching.score_name
+                    scores = {name: stop[f"rung_{name}"]}
+                else:
+                    scores = evaluator(build_gan(configs[i]), for_sampling(state))
                 numbers = {k: v for k, v in scores.items() if isinstance(v, int | float)}
                 row = {"scores": numbers, "diverged": diverged, "step": int(state.step)}
                 if searched is not None:

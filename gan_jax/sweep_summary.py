@@ -175,13 +175,17 @@ def companions(score: str) -> list[str]:
 
 def ranking(members: Sequence[Mapping[str, Any]], score: str) -> list[dict[str, Any]]:
     """The finished members from best to worst by `score`, each with its companions; in a
-    halving search, those trained to the end before those it stopped."""
+    halving search, those trained to the end before those it stopped (which have their
+    rung's `score` alone)."""
     finished = sorted(
         (m for m in members if m["diverged"] is None),
         key=lambda m: (m.get("stopped") is not None, m["scores"][score]),
     )
-    columns = [score, *(c for c in companions(score) if all(c in m["scores"] for m in finished))]
-    rows = [{"name": m["name"], **{c: m["scores"][c] for c in columns}} for m in finished]
+    columns = [score, *companions(score)]
+    rows = [
+        {"name": m["name"], **{c: m["scores"][c] for c in columns if c in m["scores"]}}
+        for m in finished
+    ]
     for row, member in zip(rows, finished, strict=True):
         if member.get("stopped"):
             row["stopped"] = member["stopped"]

@@ -10,7 +10,7 @@ from cli_runs import GAUSSIAN, assert_one_line_error, run
 from states import assert_states_equal, leaves
 from testing_configs import gaussian_config
 
-from gan_jax import search
+from gan_jax import search, sweep_summary
 from gan_jax.checkpoint import restore_gan
 from gan_jax.config import replace
 from gan_jax.errors import ConfigError
@@ -49,6 +49,22 @@ def test_ranking_puts_non_finite_scores_last_and_halving_keeps_the_best():
     assert search.halving_survivors(scores, 2) == [2, 3, 5]  # in slot order
     assert search.halving_survivors(scores, 4) == [5]
     assert search.halving_survivors([1.0], 2) == [0]  # one member always goes on
+
+
+def test_the_summary_ranks_members_halving_stopped_by_their_rung_score_after_the_rest():
+    def member(name, stopped=None, **scores):
+        return {"name": name, "diverged": None, "stopped": stopped, "scores": scores}
+
+    members = [
+        member("a", fid=5.0, precision=0.5, recall=0.4),
+        member("b", fid=4.0, precision=0.6, recall=0.3),
+        member("c", stopped="stopped at rung 1", fid=1.0),  # its rung score alone
+    ]
+    assert sweep_summary.ranking(members, "fid") == [
+        {"name": "b", "fid": 4.0, "precision": 0.6, "recall": 0.3},
+        {"name": "a", "fid": 5.0, "precision": 0.5, "recall": 0.4},
+        {"name": "c", "fid": 1.0, "stopped": "stopped at rung 1"},
+    ]
 
 
 def test_pbt_replaces_the_worst_by_copies_of_the_best_from_a_fixed_draw():
