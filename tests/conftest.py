@@ -36,20 +36,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 _OWN_CACHE = pytest.StashKey[str]()
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Sends every test that needs the MNIST classifier to one worker.
-
-    The classifier and the MNIST runs scored with it take about a minute to build
-    (`built_once`); under `--dist=loadgroup` (pyproject's addopts) the tests that need
-    them form one group, so the other worker goes on with other tests instead of waiting
-    on the build's lock.
-    """
-    for item in items:
-        if "mnist_classifier_dir" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("mnist_classifier"))
-
-
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Gives Ctrl-C back to pytest.
 
