@@ -17,7 +17,7 @@ import numpy as np
 from gan_jax import errors
 from gan_jax.data.pipeline import TrainingData
 from gan_jax.loop import all_finite
-from gan_jax.state import GANState, jitted_member_state
+from gan_jax.state import GANState, member_state
 
 # Whether every floating leaf of a run's state is finite, in one dispatch.
 state_is_finite = jax.jit(all_finite)
@@ -99,5 +99,5 @@ def last_finite_members(
             state, _ = run_steps(state, data, jnp.asarray(index - done, jnp.int32))
             done = int(np.max(state.step)) - first
         for m in (m for m, i in bad_step.items() if i == index):
-            last_finite[m] = jitted_member_state(state, m)
+            last_finite[m] = member_state(state, m)
     return last_finite

@@ -133,20 +133,8 @@ def create_states(gans: Sequence[GAN], seeds: Sequence[int]) -> list[GANState]:
     z = jax.ShapeDtypeStruct((1, config.latent_dim), jnp.float32)
     labels = jax.ShapeDtypeStruct((1,), jnp.int32) if config.num_classes else None
     example = jax.ShapeDtypeStruct((1, *example_shape(gan)), jnp.float32)
-
-    def init_networks(seed_key: jax.Array) -> tuple[Any, Any, jax.Array]:
-        # The third key once drew the example latent; it stays split off so that the root
-        # key, and every key of training derived from it, is the one a seed always gave.
-        g_init_key, d_init_key, _, root_key = jax.random.split(seed_key, 4)
-        # `lazy_init` runs the initializers without the forward passes: run eagerly, each
-        # layer of a conv net would be a separate XLA compilation at start-up. The values
-        # are those `init` gives.
-        g_variables = gan.generator.lazy_init(g_init_key, z, labels, train=False)
-        d_variables = gan.discriminator.lazy_init(d_init_key, example, labels, train=False)
-        return g_variables, d_variables, root_key
-
     seed_keys = jax.vmap(jax.random.key)(jnp.asarray(seeds))
-    networks = jax.vmap(init_networks)(seed_keys)
+    networks = _init_networks(gan.generator, gan.discriminator, z, labels, example, seed_keys)
     states = []
     for i, member in enumerate(gans):
         g_variables, d_variables, root_key = member_state(networks, i)
@@ -168,19 +156,46 @@ def create_states(gans: Sequence[GAN], seeds: Sequence[int]) -> list[GANState]:
     return states
 
 
+# One program for every parameter of both networks, for the whole group, compiled once
+# per architecture: run eagerly, each initializer of each layer shape was a compilation
+# of its own (2-5 s of a small run's start-up, 0.5-1 s with a warm compilation cache).
+# Every experiment's networks get the bits the eager run gave (`models.initializers`
+# keeps XLA from fusing across a draw); with spectral normalisation, some kernels of the
+# second and later members of a group move by a float32 rounding, as they already did
+# between a group and a solo run.
+@functools.partial(jax.jit, static_argnums=(0, 1, 2, 3, 4))
+def _init_networks(
+    generator: nn.Module,
+    discriminator: nn.Module,
+    z: jax.ShapeDtypeStruct,
+    labels: jax.ShapeDtypeStruct | None,
+    example: jax.ShapeDtypeStruct,
+    seed_keys: jax.Array,
+) -> tuple[Any, Any, jax.Array]:
+    def init_networks(seed_key: jax.Array) -> tuple[Any, Any, jax.Array]:
+        # The third key once drew the example latent; it stays split off so that the root
+        # key, and every key of training derived from it, is the one a seed always gave.
+        g_init_key, d_init_key, _, root_key = jax.random.split(seed_key, 4)
+        # `lazy_init` runs the initializers without the forward passes.
+        g_variables = generator.lazy_init(g_init_key, z, labels, train=False)
+        d_variables = discriminator.lazy_init(d_init_key, example, labels, train=False)
+        return g_variables, d_variables, root_key
+
+    return jax.vmap(init_networks)(seed_keys)
+
+
+# Both jitted: one dispatch (and, per state structure, one compilation) rather than one
+# per leaf; slicing the members of a 64-member sweep one leaf at a time cost seconds.
+@jax.jit
 def stack_states(states: list[GANState]) -> GANState:
     """Member states of a sweep group as one state with a leading member axis."""
     return jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
 
 
-def member_state(states: GANState, index: int) -> GANState:
+@jax.jit
+def member_state(states: GANState, index: int | jax.Array) -> GANState:
     """Member `index` of a stacked state, as an ordinary (unstacked) state."""
     return jax.tree.map(lambda leaf: leaf[index], states)
-
-
-# One dispatch per member (the index is traced), not one per leaf as `member_state` has:
-# slicing the members of a 64-member sweep one leaf at a time cost seconds.
-jitted_member_state = jax.jit(member_state)
 
 
 def example_shape(gan: GAN) -> tuple[int, ...]:

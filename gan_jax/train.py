@@ -51,7 +51,7 @@ from gan_jax.state import (
     create_states,
     example_shape,
     for_sampling,
-    jitted_member_state,
+    member_state,
     stack_states,
 )
 
@@ -370,7 +370,7 @@ def _train(
     return [
         run.kept_state
         if run.diverged or run.stopped
-        else jitted_member_state(program.state, slots[id(run)])
+        else member_state(program.state, slots[id(run)])
         for run in runs
     ]
 
@@ -566,8 +566,7 @@ def _rung(
     members = program.members
     live = [m for m, run in enumerate(members) if run.diverged is None]
     scores = [
-        searching.score(shared.gan, for_sampling(jitted_member_state(program.state, m)))
-        for m in live
+        searching.score(shared.gan, for_sampling(member_state(program.state, m))) for m in live
     ]
     rank = {live[i]: r for r, i in enumerate(search_lib.ranking(scores), 1)}
     records = {
@@ -584,7 +583,7 @@ def _rung(
                 f"stopped at rung {rung} (step {step}): {name} {scores[live.index(m)]:.4g}, "
                 f"rank {rank[m]} of {len(live)}"
             )
-            run.kept_state = jitted_member_state(program.state, m)
+            run.kept_state = member_state(program.state, m)
             if distributed.is_main():  # a stopped member's last pictures
                 epoch = shared.schedule.epoch(step)
                 shown = distributed.local_copy(for_sampling(run.kept_state))
@@ -671,7 +670,7 @@ def _gather_members(tree: Any, slots: jax.Array) -> Any:
 
 def _member(state: GANState, m: int, vmapped: bool) -> GANState:
     """Run `m`'s state: a sweep member's sliced off the group's."""
-    return jitted_member_state(state, m) if vmapped else state
+    return member_state(state, m) if vmapped else state
 
 
 def _save(run: _Run, state: GANState, m: int, step: int, vmapped: bool) -> None:

@@ -33,19 +33,29 @@ def _flat_size(shape: tuple[int, ...]) -> tuple[int]:
 # each parameter shape is a separate compilation when a model is initialised: 16 of
 # them took 8.4 s of a narrow DCGAN's start-up. tests/models_test.py checks the bits
 # against jax.nn.initializers.
+#
+# Each draw, and each scaled draw, also passes an optimization barrier: a model is
+# initialised in one jitted program (`state.create_states`), where XLA would otherwise
+# fuse the scaling into the draw, or a parameter into its first use (spectral
+# normalisation's), and round differently from the same ops run one at a time.
+
+
+def _drawn(values: jax.Array) -> jax.Array:
+    return jax.lax.optimization_barrier(values)
 
 
 def _normal(stddev: float) -> Initializer:
     def init(key: jax.Array, shape: tuple[int, ...], dtype: Any = jnp.float32) -> jax.Array:
-        draws = jax.random.normal(key, _flat_size(shape), dtype).reshape(shape)
-        return draws * jnp.array(stddev, dtype)
+        draws = _drawn(jax.random.normal(key, _flat_size(shape), dtype)).reshape(shape)
+        return _drawn(draws * jnp.array(stddev, dtype))
 
     return init
 
 
 def _uniform(limit: float) -> Initializer:
     def init(key: jax.Array, shape: tuple[int, ...], dtype: Any = jnp.float32) -> jax.Array:
-        return jax.random.uniform(key, _flat_size(shape), dtype, -limit, limit).reshape(shape)
+        draws = _drawn(jax.random.uniform(key, _flat_size(shape), dtype, -limit, limit))
+        return draws.reshape(shape)
 
     return init
 
@@ -60,11 +70,11 @@ def _variance_scaling(scale: float, mode: str, distribution: str) -> Initializer
         variance = jnp.array(scale / denominator, dtype=dtype)
         flat = _flat_size(shape)
         if distribution == "uniform":
-            draws = jax.random.uniform(key, flat, dtype, -1) * jnp.sqrt(3 * variance)
+            draws = _drawn(jax.random.uniform(key, flat, dtype, -1)) * jnp.sqrt(3 * variance)
         else:  # truncated_normal; the constant is the stddev of N(0, 1) truncated to (-2, 2)
             stddev = jnp.sqrt(variance) / jnp.array(0.87962566103423978, dtype)
-            draws = jax.random.truncated_normal(key, -2, 2, flat, dtype) * stddev
-        return draws.reshape(shape)
+            draws = _drawn(jax.random.truncated_normal(key, -2, 2, flat, dtype)) * stddev
+        return _drawn(draws).reshape(shape)
 
     return init
 
