@@ -138,8 +138,9 @@ def test_mnist_checkpoint_scores(mnist_workdirs, mnist_classifier_dir, mnist_dat
     scores = read_json(eval_file(workdir, 20))
     assert scores["experiment"] == "mlp_gan_mnist" and scores["step"] == 20
     # Twenty steps in, G is far from MNIST: a large distance, but every value in range.
-    # Seeds 0-7 (GAN and classifier alike) on an AMD EPYC (Zen 4, AVX-512), natively and
-    # without FMA: FID 533-769, so 10 has a margin of 50x.
+    # Seeds 0-7 (GAN and a whole-set classifier alike) on an AMD EPYC (Zen 4, AVX-512),
+    # natively and without FMA: FID 533-769; with the fixture's half-set classifier (seed
+    # 0), 481. A bound of 10 leaves a margin of over 40x.
     assert scores["fid"] > 10
     assert 1.0 <= scores["inception_score"] <= 10.0
     assert sum(scores["class_histogram"]) == pytest.approx(1.0, abs=1e-3)
@@ -194,14 +195,14 @@ def test_real_floor(mnist_classifier_dir, mnist_data_dir, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     floor = read_json(out)
-    # With the one-epoch classifier of seeds 0-7 on an AMD EPYC (Zen 4, AVX-512),
-    # natively and without FMA: FID 0.40-0.66 (bound 10: 15x), inception score
-    # 9.386-9.439 (bound 9: 7x the 0.053 spread below the worst), all 10 digits, accuracy
-    # 0.9870-0.9898 (bound 0.98, as in metrics_mnist_classifier_test).
+    # With the fixture's classifier (one epoch over 30,000 examples) of seeds 0-7 on an
+    # AMD EPYC (Zen 4, AVX-512): FID 0.37-0.47 (bound 10: 21x), inception score
+    # 9.062-9.179 (bound 8.5: 5x the 0.117 spread below the worst), all 10 digits,
+    # accuracy 0.9806-0.9831 (bound 0.97, as in metrics_mnist_classifier_test).
     assert floor["fid_train_vs_test"] < 10
-    assert floor["inception_score"] > 9
+    assert floor["inception_score"] > 8.5
     assert floor["covered_classes"] == 10
-    assert floor["label_accuracy_test"] >= 0.98
+    assert floor["label_accuracy_test"] >= 0.97
 
 
 def test_errors_are_one_line(mnist_workdirs, tmp_path):

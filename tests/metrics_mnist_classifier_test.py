@@ -15,15 +15,15 @@ from gan_jax.metrics import mnist_classifier
 pytestmark = pytest.mark.slow  # the real MNIST (prepared once per session, about 20 s)
 
 
-def test_one_epoch_reaches_98_percent_on_the_test_set(mnist_classifier_dir, mnist_data_dir):
+def test_one_epoch_on_half_the_set_reaches_97_percent(mnist_classifier_dir, mnist_data_dir):
     params, info = mnist_classifier.load_classifier(mnist_classifier_dir)
     test = source.load("mnist", "test", mnist_data_dir)
     accuracy = mnist_classifier.accuracy(params, test.images, test.labels)
-    # One epoch (the conftest fixture, seed 0) over seeds 0-7 on an AMD EPYC (Zen 4,
-    # AVX-512), natively and without FMA (XLA_FLAGS=--xla_cpu_max_isa=AVX): 0.9870-0.9898.
-    # Supervised training, not chaotic: rounding moves it by at most 0.0005. Bound 0.98:
-    # 0.007 below the worst seed (2.5x the 0.0028 spread); errors at most 1.30% vs 2%.
-    assert accuracy >= 0.98
+    # One epoch over 30,000 examples (the conftest fixture, seed 0), over seeds 0-7 on an
+    # AMD EPYC (Zen 4, AVX-512): 0.9806-0.9831. Supervised training, not chaotic: float
+    # rounding moved the whole-set classifier by at most 0.0005. Bound 0.97: 0.0106 below
+    # the worst seed (4x the 0.0025 spread); errors at most 1.94% vs 3%.
+    assert accuracy >= 0.97
     assert info["test_accuracy"] == pytest.approx(accuracy)
     assert info["architecture"] == mnist_classifier.ARCHITECTURE
 

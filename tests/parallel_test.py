@@ -65,7 +65,7 @@ def test_four_devices_train_as_one_does(mnist_data_dir, sprites_dir):
         assert run["state"] < 1e-3, (name, run)
         # Its checkpoint restores on one device, to the very bits it trained.
         assert run["restored"] == 0 and run["restored_devices"] == 1, (name, run)
-    # Members split over the devices, 1 each, train 3 steps as they do together on one.
+    # Members split over the devices, 1 each, train 20 steps as they do together on one.
     assert report["sweep"]["difference"] < 1e-5, report["sweep"]
 
 
