@@ -59,6 +59,12 @@ from gan_jax.state import (
 EpochHook = Callable[[GAN, GANState, int], Mapping[str, Any]]
 
 
+# A dispatch's metrics go to buffers of at least this many steps (or the dispatch's
+# limit, `steps_per_dispatch`): every run of one model up to that length then compiles
+# the same program, which a resumed or lengthened run finds in the compilation cache.
+_MIN_HISTORY_STEPS = 1024
+
+
 def train_and_evaluate(
     config: Config,
     workdir: str,
@@ -262,7 +268,9 @@ def _train(
                 gan,
                 num_examples,
                 schedule.batches_per_epoch,
-                max_steps=min(config.steps_per_dispatch, schedule.total_steps),
+                max_steps=min(
+                    config.steps_per_dispatch, max(schedule.total_steps, _MIN_HISTORY_STEPS)
+                ),
                 # Several processes agree on a stop once per dispatch instead (see
                 # `_raise_if_stop_requested`).
                 should_stop=interrupts.requested if jax.process_count() == 1 else None,
